@@ -1,0 +1,139 @@
+// Loop: an event loop that runs many tasks on one thread (asyncio's event loop).
+//
+//   gb::Loop loop;
+//   int n = loop.run(main_task());        // like asyncio.run: result or exception
+//
+// Tasks switch only at co_await (cooperative): a task that computes for a second holds
+// the loop for that second. The loop waits for I/O with epoll (edge-triggered) and for
+// time with a hierarchical timing wheel (1 ms resolution: a timer never fires early, and
+// fires within a millisecond of its deadline when the loop is not busy).
+//
+// Each turn the loop runs the tasks that were ready when the turn began, then polls I/O
+// and fires due timers; what those wake runs in the next turn. So a task that keeps
+// yielding cannot starve I/O or timers, and the order of a run is deterministic given the
+// order of events.
+//
+// Thread-safety: one thread runs a loop (the thread inside run()). Every member except
+// post() must be called on that thread. post() may be called from any thread; it wakes
+// the loop through an eventfd.
+//
+// Destruction: ~Loop cancels every task still alive and runs the loop until they have
+// ended, so their destructors run and nothing leaks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+
+#include <gearbox/clock.hpp>
+#include <gearbox/detail/io_watcher.hpp>
+#include <gearbox/detail/ready_queue.hpp>
+#include <gearbox/detail/task_core.hpp>
+#include <gearbox/detail/timer_node.hpp>
+#include <gearbox/join_handle.hpp>
+#include <gearbox/task.hpp>
+
+namespace gearbox {
+
+struct LoopOptions {
+  // The clock for timers; null means SteadyClock. Must outlive the loop.
+  Clock* clock = nullptr;
+  // With a ManualClock: when no task is ready and no I/O is pending, jump the clock to the
+  // next timer's deadline (tests then run timer logic instantly and deterministically). A
+  // loop in this mode that has nothing ready, no timer and no watched descriptor throws
+  // std::logic_error ("deadlock") instead of waiting forever.
+  bool auto_advance = false;
+  // Called on the loop's thread with the exception of a task that failed and that nobody
+  // will observe (detached, or its handle dropped). Default: print it to stderr.
+  std::function<void(std::exception_ptr)> on_unhandled_exception = {};
+};
+
+class Loop {
+public:
+  using time_point = Clock::time_point;
+
+  explicit Loop(LoopOptions options = {});
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Runs the loop on the calling thread until `task` finishes; returns its result or
+  // rethrows its exception. Other tasks keep their state between runs. Not reentrant.
+  template <class T>
+  T run(Task<T> task);
+
+  // Starts `task` concurrently; it first runs at the next turn. Loop thread only (or before
+  // the first run()).
+  template <class T>
+  JoinHandle<T> spawn(Task<T> task);
+
+  // Runs `fn` on the loop's thread at its next turn. Thread-safe; the only member that is.
+  // Functions posted to a loop that is destroyed before running them are dropped.
+  void post(std::function<void()> fn);
+
+  // The loop running on the calling thread, or null.
+  static Loop* current() noexcept;
+  // The same; throws std::logic_error when the caller is not on a loop.
+  static Loop& current_or_throw();
+
+  Clock& clock() const noexcept { return *m_clock; }
+  time_point now() const noexcept { return m_clock->now(); }
+  // Tasks spawned on this loop that have not ended.
+  std::size_t live_tasks() const noexcept { return m_live_count; }
+
+  // ---- for the runtime's awaiters (loop thread only) ----
+  void schedule(detail::Runnable* runnable) noexcept { m_ready.push(runnable); }
+  // Arms `timer` to fire at `deadline` (already due: it fires at the next turn).
+  void add_timer(detail::TimerNode* timer, time_point deadline) noexcept;
+  // Disarms `timer`; no effect if it is not armed. O(1).
+  void cancel_timer(detail::TimerNode* timer) noexcept;
+  // Watches `fd` (edge-triggered) for io_events; the watcher must outlive the watch.
+  void watch(int fd, detail::IoWatcher* watcher, std::uint32_t events);
+  void unwatch(int fd) noexcept;
+  void report_unhandled(std::exception_ptr error) noexcept;
+
+private:
+  friend class detail::TaskCore;
+  struct Impl;
+
+  void adopt(detail::TaskCore* core) noexcept;
+  void forget(detail::TaskCore* core) noexcept;
+  void run_until_done(detail::TaskCore& core);
+  void run_turn(const detail::TaskCore* target);
+  void drain();
+
+  Clock* m_clock;
+  detail::ReadyQueue m_ready;
+  detail::List m_live;
+  std::size_t m_live_count = 0;
+  std::unique_ptr<Impl> m_impl;
+};
+
+template <class T>
+JoinHandle<T> Loop::spawn(Task<T> task) {
+  if (!task.valid()) throw std::invalid_argument("gearbox: spawn of an empty Task");
+  auto* core = new detail::TaskCoreOf<T>(*this, std::move(task));
+  core->add_ref();  // the handle's reference; the loop holds the first
+  adopt(core);
+  return JoinHandle<T>{core};
+}
+
+template <class T>
+T Loop::run(Task<T> task) {
+  JoinHandle<T> handle = spawn(std::move(task));
+  run_until_done(*handle.core());
+  return handle.result();
+}
+
+// asyncio.run: runs `task` on a new loop and returns its result. Tasks it leaves behind
+// are cancelled and awaited before this returns.
+template <class T>
+T run(Task<T> task, LoopOptions options = {}) {
+  Loop loop{std::move(options)};
+  return loop.run(std::move(task));
+}
+
+}  // namespace gearbox

@@ -1,0 +1,269 @@
+#include <gearbox/loop.hpp>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
+#include <gearbox/error.hpp>
+
+#include "loop/reactor.hpp"
+#include "loop/timer_wheel.hpp"
+
+namespace gearbox {
+namespace {
+
+thread_local Loop* t_current_loop = nullptr;
+
+using Milliseconds = std::chrono::milliseconds;
+
+// A function posted from another thread, queued as a Runnable.
+struct PostedFunction final : detail::Runnable {
+  explicit PostedFunction(std::function<void()> fn) : Runnable(&PostedFunction::run), m_fn(std::move(fn)) {}
+  static void run(Runnable* self) noexcept {
+    auto* posted = static_cast<PostedFunction*>(self);
+    try {
+      posted->m_fn();
+    } catch (...) {
+      Loop::current()->report_unhandled(std::current_exception());
+    }
+    delete posted;
+  }
+  std::function<void()> m_fn;
+};
+
+void default_unhandled(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gearbox: a task failed and nobody awaited it: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "gearbox: a task failed and nobody awaited it (not a std::exception)\n");
+  }
+}
+
+}  // namespace
+
+struct Loop::Impl : detail::IoWatcher {
+  explicit Impl(Loop& loop, LoopOptions&& options)
+      : IoWatcher(&Impl::on_wake), m_loop(loop), m_options(std::move(options)),
+        m_reactor(detail::make_epoll_reactor()), m_wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (m_wake_fd < 0) throw IoError(errno, "eventfd");
+    m_reactor->add(m_wake_fd, this, detail::io_events::readable);
+  }
+  ~Impl() {
+    m_reactor->remove(m_wake_fd);
+    ::close(m_wake_fd);
+    while (detail::Runnable* r = m_remote_head) {
+      m_remote_head = r->m_next;
+      delete static_cast<PostedFunction*>(r);
+    }
+  }
+
+  // Ticks are whole milliseconds since the loop was made. A deadline rounds up (a timer
+  // never fires early); the present rounds down.
+  std::uint64_t deadline_tick(time_point t) const noexcept {
+    if (t <= m_origin) return 0;
+    const auto ms = std::chrono::ceil<Milliseconds>(t - m_origin).count();
+    return static_cast<std::uint64_t>(ms);
+  }
+  std::uint64_t now_tick(time_point t) const noexcept {
+    if (t <= m_origin) return 0;
+    return static_cast<std::uint64_t>(std::chrono::floor<Milliseconds>(t - m_origin).count());
+  }
+  time_point tick_time(std::uint64_t tick) const noexcept { return m_origin + Milliseconds(tick); }
+
+  // Milliseconds the reactor may sleep before the next timer is due (-1: no timer).
+  int poll_timeout(time_point now) noexcept {
+    auto next = m_timers.next_deadline();
+    if (!next) return -1;
+    const time_point due = tick_time(*next);
+    if (due <= now) return 0;
+    const auto ms = std::chrono::ceil<Milliseconds>(due - now).count();
+    return ms > 1'000'000 ? 1'000'000 : static_cast<int>(ms);
+  }
+
+  // Called by the reactor when another thread posted: moves posted work to the ready queue.
+  static void on_wake(detail::IoWatcher* self, std::uint32_t) noexcept {
+    auto* impl = static_cast<Impl*>(self);
+    std::uint64_t count;
+    [[maybe_unused]] ssize_t n = ::read(impl->m_wake_fd, &count, sizeof count);
+    // Memory ordering: this store is sequenced before taking m_remote_mutex below. A poster
+    // that pushes after our drain releases the mutex after we do, so its exchange (acq_rel)
+    // comes after this store and sees false: it writes the eventfd again. Nothing is missed.
+    impl->m_wake_pending.store(false, std::memory_order_release);
+    detail::Runnable* head;
+    {
+      std::lock_guard lock(impl->m_remote_mutex);
+      head = std::exchange(impl->m_remote_head, nullptr);
+      impl->m_remote_tail = &impl->m_remote_head;
+    }
+    while (head) {
+      detail::Runnable* next = head->m_next;
+      impl->m_loop.schedule(head);
+      head = next;
+    }
+  }
+
+  Loop& m_loop;
+  LoopOptions m_options;
+  std::unique_ptr<detail::Reactor> m_reactor;
+  detail::TimerWheel m_timers;
+  time_point m_origin{};
+  int m_wake_fd;
+
+  std::mutex m_remote_mutex;
+  detail::Runnable* m_remote_head = nullptr;          // written under m_remote_mutex
+  detail::Runnable** m_remote_tail = &m_remote_head;  // written under m_remote_mutex
+  // true: an eventfd write is pending or done and not yet consumed by on_wake. Set by
+  // posters (exchange), cleared by the loop in on_wake.
+  std::atomic<bool> m_wake_pending{false};
+  bool m_running = false;
+};
+
+Loop::Loop(LoopOptions options)
+    : m_clock(options.clock ? options.clock : &SteadyClock::instance()) {
+  if (options.auto_advance && !m_clock->is_manual())
+    throw std::invalid_argument("gearbox: LoopOptions::auto_advance needs a ManualClock");
+  m_impl = std::make_unique<Impl>(*this, std::move(options));
+  m_impl->m_origin = m_clock->now();
+}
+
+Loop::~Loop() {
+  // Cancel what is still alive and let it unwind, so destructors run and nothing leaks.
+  if (m_live_count > 0 || !m_ready.empty()) {
+    Loop* const outer = std::exchange(t_current_loop, this);
+    // request_cancel only wakes or forwards; no task completes during the walk.
+    m_live.for_each([](detail::ListNode* node) { detail::TaskCore::from_live_node(node)->request_cancel(); });
+    try {
+      drain();
+    } catch (...) {
+      std::fprintf(stderr, "gearbox: error while shutting a loop down\n");
+    }
+    t_current_loop = outer;
+  }
+}
+
+Loop* Loop::current() noexcept { return t_current_loop; }
+
+Loop& Loop::current_or_throw() {
+  if (!t_current_loop) throw std::logic_error("gearbox: not on a gearbox::Loop (call this from a task)");
+  return *t_current_loop;
+}
+
+void Loop::post(std::function<void()> fn) {
+  auto* posted = new PostedFunction(std::move(fn));
+  {
+    std::lock_guard lock(m_impl->m_remote_mutex);
+    *m_impl->m_remote_tail = posted;
+    m_impl->m_remote_tail = &posted->m_next;
+  }
+  // Memory ordering: acq_rel exchange pairs with the release store in on_wake (see there).
+  if (!m_impl->m_wake_pending.exchange(true, std::memory_order_acq_rel)) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(m_impl->m_wake_fd, &one, sizeof one);
+  }
+}
+
+void Loop::add_timer(detail::TimerNode* timer, time_point deadline) noexcept {
+  m_impl->m_timers.insert(timer, m_impl->deadline_tick(deadline));
+}
+
+void Loop::cancel_timer(detail::TimerNode* timer) noexcept { m_impl->m_timers.remove(timer); }
+
+void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events) { m_impl->m_reactor->add(fd, watcher, events); }
+
+void Loop::unwatch(int fd) noexcept { m_impl->m_reactor->remove(fd); }
+
+void Loop::report_unhandled(std::exception_ptr error) noexcept {
+  try {
+    if (m_impl->m_options.on_unhandled_exception)
+      m_impl->m_options.on_unhandled_exception(error);
+    else
+      default_unhandled(error);
+  } catch (...) {
+    default_unhandled(std::current_exception());
+  }
+}
+
+void Loop::adopt(detail::TaskCore* core) noexcept {
+  m_live.push_back(core->live_node());
+  ++m_live_count;
+  schedule(core);
+}
+
+void Loop::forget(detail::TaskCore* core) noexcept {
+  core->live_node()->unlink();
+  --m_live_count;
+}
+
+void Loop::run_until_done(detail::TaskCore& core) {
+  if (m_impl->m_running) throw std::logic_error("gearbox: Loop::run is not reentrant");
+  if (t_current_loop && t_current_loop != this) throw std::logic_error("gearbox: another loop is running on this thread");
+  struct Scope {
+    Loop& loop;
+    Loop* outer;
+    explicit Scope(Loop& l) : loop(l), outer(std::exchange(t_current_loop, &l)) { loop.m_impl->m_running = true; }
+    ~Scope() {
+      loop.m_impl->m_running = false;
+      t_current_loop = outer;
+    }
+  } scope{*this};
+  while (!core.done()) run_turn(&core);
+}
+
+void Loop::drain() {
+  m_impl->m_running = true;
+  while (m_live_count > 0 || !m_ready.empty()) run_turn(nullptr);
+  m_impl->m_running = false;
+}
+
+void Loop::run_turn(const detail::TaskCore* target) {
+  Impl& impl = *m_impl;
+  // 1. Run what was ready when the turn began. What they wake runs next turn, after I/O
+  //    and timers have been looked at, so nothing starves them.
+  for (std::size_t n = m_ready.size(); n > 0; --n) {
+    detail::Runnable* runnable = m_ready.pop();
+    runnable->m_run(runnable);
+  }
+
+  // 2. Poll I/O: block only when nothing is ready, no timer is due, and what the caller
+  //    waits for (`target`, or every live task when draining) has not ended.
+  const bool finished = target ? target->done() : m_live_count == 0;
+  time_point now = m_clock->now();
+  int timeout = m_ready.empty() && !finished ? impl.poll_timeout(now) : 0;
+  if (m_clock->is_manual() && timeout != 0) {
+    // Manual time does not pass while we sleep: never block on a timer. Without
+    // auto_advance, wait only for I/O or posts (the test advances the clock from a task).
+    if (impl.m_options.auto_advance) {
+      const bool timers = timeout > 0;
+      if (!timers && impl.m_reactor->watched() <= 1 && m_ready.empty() && !finished)
+        throw std::logic_error("gearbox: deadlock: every task waits, and no timer, I/O or post can wake one");
+      timeout = 0;
+    } else {
+      timeout = -1;
+    }
+  }
+  const int ready_io = impl.m_reactor->poll(timeout);
+
+  // 3. Timers. With auto_advance, when nothing else happened, jump to the next deadline.
+  now = m_clock->now();
+  if (impl.m_options.auto_advance && ready_io == 0 && m_ready.empty()) {
+    if (auto next = impl.m_timers.next_deadline()) {
+      const time_point due = impl.tick_time(*next);
+      if (due > now) {
+        static_cast<ManualClock*>(m_clock)->advance_to(due);
+        now = due;
+      }
+    }
+  }
+  impl.m_timers.advance(impl.now_tick(now));
+  impl.m_timers.fire_due();
+}
+
+}  // namespace gearbox
