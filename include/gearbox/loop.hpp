@@ -38,6 +38,17 @@
 
 namespace gearbox {
 
+// How a spawned task starts.
+//   scheduled  it first runs at the loop's next turn; the spawner continues at once
+//              (asyncio.create_task). The default of spawn().
+//   eager      it runs at once, inside spawn(), until its first suspension; then the
+//              spawner continues (C# and JavaScript async calls, Python 3.12 eager tasks).
+//              A task that finishes without suspending costs no scheduling at all. The
+//              combinators start their children this way. Nested eager starts deeper than
+//              k_max_eager_depth fall back to scheduled, so the stack stays bounded.
+enum class Start : unsigned char { scheduled, eager };
+inline constexpr int k_max_eager_depth = 64;
+
 struct LoopOptions {
   // The clock for timers; null means SteadyClock. Must outlive the loop.
   Clock* clock = nullptr;
@@ -65,10 +76,10 @@ public:
   template <class T>
   T run(Task<T> task);
 
-  // Starts `task` concurrently; it first runs at the next turn. Loop thread only (or before
-  // the first run()).
+  // Starts `task` concurrently (see Start). Loop thread only (or, scheduled, before the
+  // first run()).
   template <class T>
-  JoinHandle<T> spawn(Task<T> task);
+  JoinHandle<T> spawn(Task<T> task, Start start = Start::scheduled);
 
   // Runs `fn` on the loop's thread at its next turn. Thread-safe; the only member that is.
   // Functions posted to a loop that is destroyed before running them are dropped.
@@ -99,7 +110,7 @@ private:
   friend class detail::TaskCore;
   struct Impl;
 
-  void adopt(detail::TaskCore* core) noexcept;
+  void adopt(detail::TaskCore* core, Start start) noexcept;
   void forget(detail::TaskCore* core) noexcept;
   void run_until_done(detail::TaskCore& core);
   void run_turn(const detail::TaskCore* target);
@@ -113,12 +124,13 @@ private:
 };
 
 template <class T>
-JoinHandle<T> Loop::spawn(Task<T> task) {
+JoinHandle<T> Loop::spawn(Task<T> task, Start start) {
   if (!task.valid()) throw std::invalid_argument("gearbox: spawn of an empty Task");
   auto* core = new detail::TaskCoreOf<T>(*this, std::move(task));
   core->add_ref();  // the handle's reference; the loop holds the first
-  adopt(core);
-  return JoinHandle<T>{core};
+  JoinHandle<T> handle{core};
+  adopt(core, start);
+  return handle;
 }
 
 template <class T>

@@ -191,10 +191,18 @@ void Loop::report_unhandled(std::exception_ptr error) noexcept {
   }
 }
 
-void Loop::adopt(detail::TaskCore* core) noexcept {
+void Loop::adopt(detail::TaskCore* core, Start start) noexcept {
   m_live.push_back(core->live_node());
   ++m_live_count;
-  schedule(core);
+  // Eager starts nest on this thread's stack; count them so the depth stays bounded.
+  static thread_local int t_eager_depth = 0;
+  if (start == Start::eager && t_eager_depth < k_max_eager_depth && t_current_loop == this) {
+    ++t_eager_depth;
+    detail::TaskCore::run_scheduled(core);
+    --t_eager_depth;
+  } else {
+    schedule(core);
+  }
 }
 
 void Loop::forget(detail::TaskCore* core) noexcept {

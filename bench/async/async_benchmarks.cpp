@@ -1,0 +1,128 @@
+// Benchmarks of the async engine: spawning (skynet), many timers at once (sleepers) and
+// task switching through channels (channel_pingpong). Peers: bench/peers/{asio,go,python}.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include <gearbox/gearbox.hpp>
+
+#include "registry.hpp"
+
+namespace gearbox::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+bool is_power_of_ten(long n) {
+  if (n < 1) return false;
+  while (n % 10 == 0) n /= 10;
+  return n == 1;
+}
+
+// skynet: every node of a tree of fan-out 10 is a spawned task; leaves return their
+// number, parents sum their children (gather). Counts spawn + schedule + join cost.
+Task<std::int64_t> skynet_node(std::int64_t number, std::int64_t size) {
+  if (size == 1) co_return number;
+  const std::int64_t child_size = size / 10;
+  std::vector<Task<std::int64_t>> children;
+  children.reserve(10);
+  for (std::int64_t i = 0; i < 10; ++i) children.push_back(skynet_node(number + i * child_size, child_size));
+  std::int64_t sum = 0;
+  for (std::int64_t value : co_await gather(std::move(children))) sum += value;
+  co_return sum;
+}
+
+// The same tree with every child started by spawn() (scheduled: it first runs at the next
+// turn, as asyncio.create_task), so the whole tree is materialised breadth-first before
+// leaves finish. Shows what eager starts save.
+Task<std::int64_t> skynet_node_scheduled(std::int64_t number, std::int64_t size) {
+  if (size == 1) co_return number;
+  const std::int64_t child_size = size / 10;
+  std::array<JoinHandle<std::int64_t>, 10> children;
+  for (std::int64_t i = 0; i < 10; ++i) children[static_cast<std::size_t>(i)] = spawn(skynet_node_scheduled(number + i * child_size, child_size));
+  std::int64_t sum = 0;
+  for (auto& child : children) sum += co_await child;
+  co_return sum;
+}
+
+BenchRun run_skynet_scheduled(const BenchArgs& args) {
+  Loop loop;
+  const auto start = Clock::now();
+  const std::int64_t sum = loop.run(skynet_node_scheduled(0, args.n));
+  return {ms_since(start), sum};
+}
+
+BenchRun run_skynet(const BenchArgs& args) {
+  Loop loop;
+  const auto start = Clock::now();
+  const std::int64_t sum = loop.run(skynet_node(0, args.n));
+  return {ms_since(start), sum};
+}
+
+// sleepers: n tasks each sleeping one second at once, all awaited. Measures the memory of
+// a waiting task and timer arm/expire cost at scale.
+Task<void> sleeper() { co_await sleep_for(1s); }
+
+Task<std::int64_t> sleep_all(long n) {
+  std::vector<JoinHandle<void>> handles;
+  handles.reserve(static_cast<std::size_t>(n));
+  for (long i = 0; i < n; ++i) handles.push_back(spawn(sleeper()));
+  std::int64_t completed = 0;
+  for (auto& handle : handles) {
+    co_await handle;
+    ++completed;
+  }
+  co_return completed;
+}
+
+BenchRun run_sleepers(const BenchArgs& args) {
+  Loop loop;
+  const auto start = Clock::now();
+  const std::int64_t completed = loop.run(sleep_all(args.n));
+  return {ms_since(start), completed};
+}
+
+}  // namespace
+
+std::vector<Benchmark> async_benchmarks() {
+  return {
+      Benchmark{
+          .name = "skynet",
+          .description = "1M tasks spawned in a tree of fan-out 10, sums gathered up, one loop",
+          .default_n = 1'000'000,
+          .valid_n = is_power_of_ten,
+          .expected = [](long n) { return nlohmann::json(std::int64_t{n} * (n - 1) / 2); },
+          .run = run_skynet,
+          .peer_args = {},
+          .peer_name = {},
+      },
+      Benchmark{
+          .name = "skynet_scheduled",
+          .description = "skynet with every child started by spawn() (scheduled, breadth-first)",
+          .default_n = 1'000'000,
+          .valid_n = is_power_of_ten,
+          .expected = [](long n) { return nlohmann::json(std::int64_t{n} * (n - 1) / 2); },
+          .run = run_skynet_scheduled,
+          .peer_args = {},
+          .peer_name = "skynet",
+      },
+      Benchmark{
+          .name = "sleepers",
+          .description = "N tasks each sleeping 1 s at once, one loop",
+          .default_n = 1'000'000,
+          .valid_n = [](long n) { return n >= 1; },
+          .expected = [](long n) { return nlohmann::json(n); },
+          .run = run_sleepers,
+          .peer_args = {"--seconds", "1"},
+          .peer_name = {},
+      },
+  };
+}
+
+}  // namespace gearbox::bench

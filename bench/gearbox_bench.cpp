@@ -1,0 +1,132 @@
+// gearbox-bench NAME [--n N] [--threads T] [--json] [--peers LIST|none]
+//
+// Runs one benchmark: gearbox's version in this process, then each peer (the same work in
+// Asio, Go, asyncio...) as a child process, side by side in the same invocation so that
+// ratios hold on a noisy machine. Checks every result against the expected one.
+//   --json   one JSON object per line: bench, n, ms, peak_rss_kb, result, expected, ok,
+//            extra figures, and peers: {name: {ms, peak_rss_kb, result, ok}}.
+// Exit status: 0 if gearbox's result is correct, 1 if not, 2 on bad arguments.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "peer_runner.hpp"
+#include "registry.hpp"
+
+namespace gb = gearbox::bench;
+using nlohmann::json;
+
+namespace {
+
+std::vector<gb::Benchmark> all_benchmarks() {
+  std::vector<gb::Benchmark> all = gb::async_benchmarks();
+  return all;
+}
+
+long peak_rss_kb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> items;
+  std::stringstream stream(list);
+  for (std::string item; std::getline(stream, item, ',');)
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
+void print_table(const json& report) {
+  std::printf("%s  n=%ld\n", report["bench"].get<std::string>().c_str(), report["n"].get<long>());
+  std::printf("  %-10s %12s %14s  %s\n", "runtime", "ms", "peak RSS MB", "result");
+  auto row = [](const std::string& name, const json& r) {
+    const std::string result = r.contains("result") ? r["result"].dump() : "-";
+    const bool ok = r.value("ok", false);
+    std::printf("  %-10s %12.1f %14.1f  %s%s\n", name.c_str(), r.value("ms", 0.0),
+                r.value("peak_rss_kb", 0L) / 1024.0, result.c_str(), ok ? "" : "  (WRONG or failed)");
+  };
+  row("gearbox", report);
+  for (const auto& [name, peer] : report["peers"].items()) {
+    row(name, peer);
+    if (peer.contains("error")) std::printf("             %s\n", peer["error"].get<std::string>().c_str());
+  }
+  for (const auto& [key, value] : report["extra"].items()) std::printf("  gearbox %s: %s\n", key.c_str(), value.dump().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto benchmarks = all_benchmarks();
+  std::string names;
+  for (const auto& b : benchmarks) names += (names.empty() ? "" : ", ") + b.name;
+
+  CLI::App app{"gearbox-bench: runs one benchmark in gearbox and in its peers, side by side"};
+  std::string name;
+  long n = 0;
+  int threads = 0;
+  bool as_json = false;
+  bool list = false;
+  std::string peers = "all";
+  double peer_limit_s = 300;
+  app.add_option("name", name, "benchmark: " + names);
+  app.add_option("--n", n, "size of the work (default: the benchmark's)")->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "threads, for multi-threaded engines")->check(CLI::NonNegativeNumber);
+  app.add_flag("--json", as_json, "print one JSON object per line");
+  app.add_option("--peers", peers, "peers to run: all, none, or a list such as asio,go,python");
+  app.add_option("--peer-timeout", peer_limit_s, "seconds a peer may run before it is killed")->check(CLI::PositiveNumber);
+  app.add_flag("--list", list, "list the benchmarks");
+  CLI11_PARSE(app, argc, argv);
+
+  if (list || name.empty()) {
+    for (const auto& b : benchmarks) std::printf("%-18s %s (default n=%ld)\n", b.name.c_str(), b.description.c_str(), b.default_n);
+    return name.empty() && !list ? 2 : 0;
+  }
+  auto found = std::find_if(benchmarks.begin(), benchmarks.end(), [&](const gb::Benchmark& b) { return b.name == name; });
+  if (found == benchmarks.end()) {
+    std::fprintf(stderr, "gearbox-bench: unknown benchmark '%s' (known: %s)\n", name.c_str(), names.c_str());
+    return 2;
+  }
+  const gb::Benchmark& bench = *found;
+  if (n == 0) n = bench.default_n;
+  if (!bench.valid_n(n)) {
+    std::fprintf(stderr, "gearbox-bench: n=%ld is not a valid size for %s\n", n, bench.name.c_str());
+    return 2;
+  }
+
+  const json expected = bench.expected(n);
+  json report = {{"bench", bench.name}, {"n", n}, {"expected", expected}, {"peers", json::object()}};
+
+  if (peers != "none") {
+    const std::vector<std::string> wanted = split(peers);
+    for (const auto& spec : gb::find_peers(bench.peer_name.empty() ? bench.name : bench.peer_name, n, bench.peer_args)) {
+      if (peers != "all" && std::find(wanted.begin(), wanted.end(), spec.name) == wanted.end()) continue;
+      gb::PeerResult peer = gb::run_peer(spec, std::chrono::milliseconds(static_cast<long>(peer_limit_s * 1000)));
+      json j = peer;
+      j["ok"] = peer.ok && peer.result == expected;
+      if (peer.ok && !j["ok"].get<bool>()) j["error"] = "wrong result";
+      report["peers"][spec.name] = j;
+    }
+  }
+
+  // gearbox runs after the peers: a child started by posix_spawn inherits its parent's peak
+  // RSS as its own starting ru_maxrss, so the peers are started while this process is small.
+  const gb::BenchRun run = bench.run(gb::BenchArgs{.n = n, .threads = threads});
+  report.update({{"ms", run.ms}, {"peak_rss_kb", peak_rss_kb()}, {"result", run.result},
+                 {"ok", run.result == expected}, {"extra", run.extra}});
+
+  if (as_json)
+    std::cout << report.dump() << std::endl;
+  else
+    print_table(report);
+  return report["ok"].get<bool>() ? 0 : 1;
+}

@@ -1,0 +1,37 @@
+// The benchmarks gearbox-bench knows. Each engine contributes its own list; a benchmark
+// runs gearbox's version in-process and names the arguments its peers take.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace gearbox::bench {
+
+struct BenchArgs {
+  long n = 0;        // the size of the work (0: the benchmark's default)
+  int threads = 0;   // for multi-threaded engines (0: the benchmark's default)
+};
+
+struct BenchRun {
+  double ms = 0;             // wall time of the work itself
+  nlohmann::json result;     // what the work computed, checked against `expected`
+  nlohmann::json extra = nlohmann::json::object();  // further figures (ns_per_switch, ...)
+};
+
+struct Benchmark {
+  std::string name;
+  std::string description;
+  long default_n;
+  std::function<bool(long n)> valid_n;                  // false: the size is rejected
+  std::function<nlohmann::json(long n)> expected;       // the correct result for size n
+  std::function<BenchRun(const BenchArgs&)> run;        // gearbox's version
+  std::vector<std::string> peer_args;                   // extra arguments for every peer
+  std::string peer_name = {};                           // the peers' benchmark, if not `name`
+};
+
+std::vector<Benchmark> async_benchmarks();
+
+}  // namespace gearbox::bench

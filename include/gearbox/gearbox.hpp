@@ -1,0 +1,15 @@
+// The whole public API of gearbox in one include.
+//
+//   #include <gearbox/gearbox.hpp>
+//   namespace gb = gearbox;
+#pragma once
+
+#include <gearbox/clock.hpp>
+#include <gearbox/combinators.hpp>
+#include <gearbox/error.hpp>
+#include <gearbox/join_handle.hpp>
+#include <gearbox/loop.hpp>
+#include <gearbox/spawn.hpp>
+#include <gearbox/task.hpp>
+#include <gearbox/task_group.hpp>
+#include <gearbox/time.hpp>
