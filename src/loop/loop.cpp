@@ -124,6 +124,9 @@ struct Loop::Impl : detail::IoWatcher {
   // posters (exchange), cleared by the loop in on_wake.
   std::atomic<bool> m_wake_pending{false};
   bool m_running = false;
+  // Turns run back to back without looking at I/O (see run_turn).
+  static constexpr int k_busy_poll_interval = 61;
+  int m_busy_turns = 0;
 };
 
 Loop::Loop(LoopOptions options)
@@ -233,34 +236,45 @@ void Loop::drain() {
 
 void Loop::run_turn(const detail::TaskCore* target) {
   Impl& impl = *m_impl;
-  // 1. Run what was ready when the turn began. What they wake runs next turn, after I/O
-  //    and timers have been looked at, so nothing starves them.
+  // 1. Run what was ready when the turn began. What they wake runs next turn, after
+  //    timers (and, every few turns, I/O) have been looked at, so nothing starves them.
   for (std::size_t n = m_ready.size(); n > 0; --n) {
     detail::Runnable* runnable = m_ready.pop();
     runnable->m_run(runnable);
   }
 
-  // 2. Poll I/O: block only when nothing is ready, no timer is due, and what the caller
-  //    waits for (`target`, or every live task when draining) has not ended.
+  // 2. I/O. While tasks are ready, peek at I/O only every k_busy_poll_interval turns (a
+  //    syscall per turn would dominate fast task switching). When nothing is ready, wait
+  //    for I/O until the next timer is due, unless what the caller waits for (`target`, or
+  //    every live task when draining) has already ended.
+  const bool busy = !m_ready.empty();
   const bool finished = target ? target->done() : m_live_count == 0;
-  time_point now = m_clock->now();
-  int timeout = m_ready.empty() && !finished ? impl.poll_timeout(now) : 0;
-  if (m_clock->is_manual() && timeout != 0) {
-    // Manual time does not pass while we sleep: never block on a timer. Without
-    // auto_advance, wait only for I/O or posts (the test advances the clock from a task).
-    if (impl.m_options.auto_advance) {
-      const bool timers = timeout > 0;
-      if (!timers && impl.m_reactor->watched() <= 1 && m_ready.empty() && !finished)
-        throw std::logic_error("gearbox: deadlock: every task waits, and no timer, I/O or post can wake one");
-      timeout = 0;
-    } else {
-      timeout = -1;
+  int ready_io = 0;
+  if (busy || finished) {
+    if (++impl.m_busy_turns >= Impl::k_busy_poll_interval) {
+      impl.m_busy_turns = 0;
+      ready_io = impl.m_reactor->poll(0);
     }
+  } else {
+    impl.m_busy_turns = 0;
+    int timeout = impl.poll_timeout(m_clock->now());
+    if (m_clock->is_manual() && timeout != 0) {
+      // Manual time does not pass while we sleep: never block on a timer. Without
+      // auto_advance, wait only for I/O or posts (a task advances the clock).
+      if (impl.m_options.auto_advance) {
+        if (timeout < 0 && impl.m_reactor->watched() <= 1)
+          throw std::logic_error("gearbox: deadlock: every task waits, and no timer, I/O or post can wake one");
+        timeout = 0;
+      } else {
+        timeout = -1;
+      }
+    }
+    ready_io = impl.m_reactor->poll(timeout);
   }
-  const int ready_io = impl.m_reactor->poll(timeout);
 
-  // 3. Timers. With auto_advance, when nothing else happened, jump to the next deadline.
-  now = m_clock->now();
+  // 3. Timers. With auto_advance, when nothing else can happen, jump to the next deadline.
+  if (impl.m_timers.empty()) return;
+  time_point now = m_clock->now();
   if (impl.m_options.auto_advance && ready_io == 0 && m_ready.empty()) {
     if (auto next = impl.m_timers.next_deadline()) {
       const time_point due = impl.tick_time(*next);
