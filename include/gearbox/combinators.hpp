@@ -16,6 +16,12 @@
 //   cancelling the caller cancels every child, waits for them, then throws Cancelled.
 // Failures of children other than the one rethrown are reported to the loop's
 // unhandled-exception handler (Cancelled is not a failure worth reporting).
+//
+// when_any and consuming operations: a loser that had already completed when the winner
+// was chosen (two receives both handed a value in the same turn) has its result dropped.
+// Do not race operations that consume (Channel::receive, Semaphore::acquire) with
+// when_any; receive from one channel that several producers feed, or use as_completed,
+// which delivers every result.
 // Call from a task on a Loop; everything resumes on that loop's thread.
 #pragma once
 

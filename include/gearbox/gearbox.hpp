@@ -10,6 +10,10 @@
 #include <gearbox/join_handle.hpp>
 #include <gearbox/loop.hpp>
 #include <gearbox/spawn.hpp>
+#include <gearbox/sync/channel.hpp>
+#include <gearbox/sync/event.hpp>
+#include <gearbox/sync/mutex.hpp>
+#include <gearbox/sync/semaphore.hpp>
 #include <gearbox/task.hpp>
 #include <gearbox/task_group.hpp>
 #include <gearbox/time.hpp>

@@ -1,0 +1,82 @@
+// Event: a flag that tasks on one loop can wait for (asyncio.Event).
+//
+//   gb::Event ready;
+//   // in one task:             // in others:
+//   load_config();              co_await ready.wait();   // returns once set()
+//   ready.set();                use_config();
+//
+// set() wakes every waiting task, in the order they began to wait, and lets later waits
+// return at once until clear(). A waiter woken by set() returns normally even if the
+// event is cleared again before it runs.
+//
+// Thread-safety: none. An Event serves the tasks of one loop and every member must be
+// called on that loop's thread (set() may also be called from a function posted to the
+// loop). To signal a loop from another thread, post() a function that calls set().
+// Destruction: no task may be waiting on the event.
+//
+// Memory ordering: single-threaded; a waiter sees everything the task that called set()
+// did before set().
+#pragma once
+
+#include <coroutine>
+
+#include <gearbox/detail/wait_queue.hpp>
+
+namespace gearbox {
+
+class Event;
+
+namespace detail {
+
+class EventWaitAwaiter : public Waiter {
+public:
+  explicit EventWaitAwaiter(Event& event) noexcept : m_event(&event) {}
+
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> awaiter);
+  void await_resume() const { throw_if_cancelled(); }
+
+private:
+  Event* m_event;
+};
+
+}  // namespace detail
+
+class Event {
+public:
+  explicit Event(bool initially_set = false) noexcept : m_set(initially_set) {}
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+
+  // Sets the flag and wakes every waiting task, in FIFO order; they resume on the loop's
+  // thread in a later turn. No effect on an event that is already set.
+  void set() noexcept {
+    m_set = true;
+    m_waiters.complete_all(detail::WaitOutcome::completed);
+  }
+
+  // Clears the flag: later waits suspend until the next set(). Tasks already woken by a
+  // set() are not affected.
+  void clear() noexcept { m_set = false; }
+
+  bool is_set() const noexcept { return m_set; }
+
+  // co_await event.wait(): returns at once if the event is set, else suspends until
+  // set(). Resumes on the loop's thread. Throws Cancelled if the task is cancelled before
+  // or while it waits (a wait that set() already ended returns normally). Must be awaited
+  // from a task on a Loop (std::logic_error otherwise).
+  [[nodiscard]] detail::EventWaitAwaiter wait() noexcept { return detail::EventWaitAwaiter{*this}; }
+
+private:
+  friend class detail::EventWaitAwaiter;
+
+  detail::WaitQueue m_waiters;  // non-empty only while the flag is clear
+  bool m_set;
+};
+
+inline bool detail::EventWaitAwaiter::await_suspend(std::coroutine_handle<> awaiter) {
+  return suspend_unless_ready(awaiter, m_event->m_waiters,
+                              [this] { return m_event->m_set ? WaitOutcome::completed : WaitOutcome::pending; });
+}
+
+}  // namespace gearbox
