@@ -88,6 +88,34 @@ BenchRun run_sleepers(const BenchArgs& args) {
   return {ms_since(start), completed};
 }
 
+// channel_pingpong: two tasks pass a counter back and forth through two rendezvous
+// channels (capacity 0, like unbuffered Go channels); each round trip is two switches.
+Task<std::int64_t> pingpong(long rounds) {
+  Channel<std::int64_t> ping{0};
+  Channel<std::int64_t> pong{0};
+  auto echo = spawn([](Channel<std::int64_t>& in, Channel<std::int64_t>& out) -> Task<void> {
+    while (auto value = co_await in.receive()) co_await out.send(*value + 1);
+  }(ping, pong));
+  std::int64_t counter = 0;
+  for (long i = 0; i < rounds; ++i) {
+    co_await ping.send(counter);
+    counter = *co_await pong.receive();
+  }
+  ping.close();
+  co_await echo;
+  co_return counter;
+}
+
+BenchRun run_channel_pingpong(const BenchArgs& args) {
+  Loop loop;
+  const auto start = Clock::now();
+  const std::int64_t counter = loop.run(pingpong(args.n));
+  const double ms = ms_since(start);
+  BenchRun run{ms, counter};
+  run.extra["ns_per_switch"] = ms * 1e6 / (2.0 * static_cast<double>(args.n));
+  return run;
+}
+
 }  // namespace
 
 std::vector<Benchmark> async_benchmarks() {
@@ -120,6 +148,16 @@ std::vector<Benchmark> async_benchmarks() {
           .expected = [](long n) { return nlohmann::json(n); },
           .run = run_sleepers,
           .peer_args = {"--seconds", "1"},
+          .peer_name = {},
+      },
+      Benchmark{
+          .name = "channel_pingpong",
+          .description = "two tasks passing a counter back and forth through channels, N round trips",
+          .default_n = 1'000'000,
+          .valid_n = [](long n) { return n >= 1; },
+          .expected = [](long n) { return nlohmann::json(n); },
+          .run = run_channel_pingpong,
+          .peer_args = {},
           .peer_name = {},
       },
   };
