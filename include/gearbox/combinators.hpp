@@ -194,11 +194,15 @@ auto when_any(A&&... awaitables) {
 template <class T>
 class AsCompleted {
 public:
-  struct Completed {
+  class Completed {
+  public:
+    Completed(std::size_t index, JoinHandle<T>& handle) noexcept : index(index), m_handle(&handle) {}
     std::size_t index;  // position of the task in the original range
-    JoinHandle<T>* m_handle;
     // Its value, or its exception rethrown. A movable value can be taken once.
     decltype(auto) result() { return m_handle->result(); }
+
+  private:
+    JoinHandle<T>* m_handle;
   };
 
   explicit AsCompleted(std::vector<Task<T>> tasks)
@@ -218,7 +222,7 @@ public:
     if (m_delivered == m_handles.size()) co_return std::nullopt;
     co_await m_set->next_ended(m_delivered);
     const std::size_t index = m_set->ended()[m_delivered++];
-    co_return Completed{index, &m_handles[index]};
+    co_return Completed{index, m_handles[index]};
   }
 
 private:

@@ -59,6 +59,8 @@ public:
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> awaiter) {
     m_waiter = &current_core_or_throw();
+    if (m_child->has_listener())
+      throw std::logic_error("gearbox: a task is already being awaited; a JoinHandle has one awaiter at a time");
     if (m_waiter->cancel_requested()) m_child->request_cancel();
     if (m_child->done()) return false;
     m_child->set_listener(this);

@@ -18,7 +18,8 @@
 // the loop through an eventfd.
 //
 // Destruction: ~Loop cancels every task still alive and runs the loop until they have
-// ended, so their destructors run and nothing leaks.
+// ended, so their destructors run and nothing leaks, and runs the functions posted before
+// it began (posting to a loop being destroyed is an error). A JoinHandle, TaskGroup or sync primitive must not outlive its loop.
 #pragma once
 
 #include <cstddef>
@@ -82,7 +83,7 @@ public:
   JoinHandle<T> spawn(Task<T> task, Start start = Start::scheduled);
 
   // Runs `fn` on the loop's thread at its next turn. Thread-safe; the only member that is.
-  // Functions posted to a loop that is destroyed before running them are dropped.
+  // Functions posted before ~Loop begins are run by it at the latest.
   void post(std::function<void()> fn);
 
   // The loop running on the calling thread, or null.
@@ -112,6 +113,7 @@ private:
 
   void adopt(detail::TaskCore* core, Start start) noexcept;
   void forget(detail::TaskCore* core) noexcept;
+  void check_can_run() const;
   void run_until_done(detail::TaskCore& core);
   void run_turn(const detail::TaskCore* target);
   void drain();
@@ -135,6 +137,7 @@ JoinHandle<T> Loop::spawn(Task<T> task, Start start) {
 
 template <class T>
 T Loop::run(Task<T> task) {
+  check_can_run();  // before spawning: a refused run must not start its task
   JoinHandle<T> handle = spawn(std::move(task));
   run_until_done(*handle.core());
   return handle.result();

@@ -9,6 +9,12 @@
 // rethrown at the co_await. Task is move-only and owns its coroutine frame: destroying
 // a Task that was never started destroys the frame (and the arguments it holds).
 //
+// Stack depth: symmetric transfer is constant-stack only where the compiler emits it as a
+// tail call: clang always; g++ at -O1 and above, or at -O0 with -foptimize-sibling-calls;
+// under ASan with -fno-sanitize-address-use-after-scope; under TSan with
+// --param=tsan-instrument-func-entry-exit=0. Without them, each synchronously completing
+// co_await in a chain keeps ~100 bytes of stack until the chain returns.
+//
 // Thread-safety: a Task is a value owned by one coroutine at a time. It resumes its
 // awaiter on the thread on which it completes (for tasks on a Loop: the loop's thread).
 #pragma once

@@ -7,7 +7,10 @@
 //
 // If a child fails, the group cancels its siblings, and join() rethrows the first failure
 // once every child has ended. Later failures (other than Cancelled) are reported to the
-// loop's unhandled-exception handler. Cancelling the task inside join() cancels every
+// loop's unhandled-exception handler, and so is the first one if join() never gets to
+// rethrow it (the parent was cancelled, or threw before reaching join). A child that ends
+// with Cancelled counts as a failure, as in asyncio; so group.cancel() makes join() throw
+// Cancelled. Cancelling the task inside join() cancels every
 // child, waits for them, and throws Cancelled. A failure does not interrupt the parent's
 // own code before it reaches join(); it shows there.
 //
@@ -37,6 +40,9 @@ public:
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup() {
+    // A first failure that join() never rethrew (the parent was cancelled, or threw before
+    // reaching join) must not vanish.
+    report_unrethrown_failure();
     // Children still running are cancelled and left to end on their own, unowned.
     m_set->cancel_all();
     m_set->detach_all([](detail::ChildSet::Listener& listener) noexcept {
@@ -46,12 +52,15 @@ public:
     });
   }
 
-  // Starts `task` (or any awaitable) as a child of the group. If the group is already
-  // cancelling (a child failed), the new child is cancelled at once.
+  // Starts `task` (or any awaitable) as a child of the group, eagerly (it runs until its
+  // first suspension before spawn returns). If the group is already cancelling (a child
+  // failed), the new child is scheduled already cancelled: it runs up to its first
+  // suspension point and throws Cancelled there.
   template <class A>
   void spawn(A&& awaitable) {
     if (m_joined) throw std::logic_error("gearbox: TaskGroup::spawn after join()");
     Loop& loop = Loop::current_or_throw();
+    m_loop = &loop;
     auto child = loop.spawn(detail::to_task(std::forward<A>(awaitable)), m_set->cancelling() ? Start::scheduled : Start::eager);
     auto* entry = new Entry;
     entry->m_core = child.core();
@@ -70,11 +79,19 @@ public:
   [[nodiscard]] Task<void> join() {
     const bool cancelled = co_await m_set->all_ended();
     m_joined = true;
-    if (cancelled) throw Cancelled{};
+    if (cancelled) {
+      report_unrethrown_failure();
+      throw Cancelled{};
+    }
     if (m_first_error) std::rethrow_exception(std::exchange(m_first_error, nullptr));
   }
 
 private:
+  void report_unrethrown_failure() noexcept {
+    std::exception_ptr error = std::exchange(m_first_error, nullptr);
+    if (error && m_loop && !detail::is_cancellation(error)) m_loop->report_unhandled(error);
+  }
+
   struct Entry : detail::ChildSet::Listener {
     detail::TaskCore* m_core = nullptr;  // one reference, released when the child ends
   };
@@ -93,7 +110,8 @@ private:
   }
 
   std::unique_ptr<detail::ChildSet> m_set;
-  std::exception_ptr m_first_error;
+  std::exception_ptr m_first_error;  // the first failure, until join() rethrows it
+  Loop* m_loop = nullptr;
   std::size_t m_spawned = 0;
   bool m_joined = false;
 };

@@ -145,7 +145,7 @@ Task<T> timeout(std::chrono::duration<Rep, Period> limit, Task<T> task) {
 template <class A, class Rep, class Period>
   requires(!detail::is_task<std::remove_cvref_t<A>>::value && detail::Awaitable<A>)
 auto timeout(std::chrono::duration<Rep, Period> limit, A&& awaitable) {
-  return timeout(limit, detail::as_task(std::forward<A>(awaitable)));
+  return timeout(limit, detail::to_task(std::forward<A>(awaitable)));
 }
 
 }  // namespace gearbox

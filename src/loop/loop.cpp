@@ -139,7 +139,7 @@ Loop::Loop(LoopOptions options)
 
 Loop::~Loop() {
   // Cancel what is still alive and let it unwind, so destructors run and nothing leaks.
-  if (m_live_count > 0 || !m_ready.empty()) {
+  if (m_live_count > 0 || !m_ready.empty() || m_impl->m_wake_pending.load(std::memory_order_acquire)) {
     Loop* const outer = std::exchange(t_current_loop, this);
     // request_cancel only wakes or forwards; no task completes during the walk.
     m_live.for_each([](detail::ListNode* node) { detail::TaskCore::from_live_node(node)->request_cancel(); });
@@ -213,9 +213,12 @@ void Loop::forget(detail::TaskCore* core) noexcept {
   --m_live_count;
 }
 
-void Loop::run_until_done(detail::TaskCore& core) {
+void Loop::check_can_run() const {
   if (m_impl->m_running) throw std::logic_error("gearbox: Loop::run is not reentrant");
   if (t_current_loop && t_current_loop != this) throw std::logic_error("gearbox: another loop is running on this thread");
+}
+
+void Loop::run_until_done(detail::TaskCore& core) {
   struct Scope {
     Loop& loop;
     Loop* outer;
@@ -230,7 +233,8 @@ void Loop::run_until_done(detail::TaskCore& core) {
 
 void Loop::drain() {
   m_impl->m_running = true;
-  while (m_live_count > 0 || !m_ready.empty()) run_turn(nullptr);
+  // Posted functions still queued behind the eventfd are run too.
+  while (m_live_count > 0 || !m_ready.empty() || m_impl->m_wake_pending.load(std::memory_order_acquire)) run_turn(nullptr);
   m_impl->m_running = false;
 }
 
@@ -251,7 +255,10 @@ void Loop::run_turn(const detail::TaskCore* target) {
   const bool finished = target ? target->done() : m_live_count == 0;
   int ready_io = 0;
   if (busy || finished) {
-    if (++impl.m_busy_turns >= Impl::k_busy_poll_interval) {
+    // Memory ordering: relaxed is enough for a hint; the eventfd read and the mutex in
+    // on_wake order the posted work itself. A post we miss here is seen next turn.
+    const bool posted = impl.m_wake_pending.load(std::memory_order_relaxed);
+    if (posted || ++impl.m_busy_turns >= Impl::k_busy_poll_interval) {
       impl.m_busy_turns = 0;
       ready_io = impl.m_reactor->poll(0);
     }
@@ -275,7 +282,7 @@ void Loop::run_turn(const detail::TaskCore* target) {
   // 3. Timers. With auto_advance, when nothing else can happen, jump to the next deadline.
   if (impl.m_timers.empty()) return;
   time_point now = m_clock->now();
-  if (impl.m_options.auto_advance && ready_io == 0 && m_ready.empty()) {
+  if (impl.m_options.auto_advance && !finished && ready_io == 0 && m_ready.empty()) {
     if (auto next = impl.m_timers.next_deadline()) {
       const time_point due = impl.tick_time(*next);
       if (due > now) {

@@ -14,7 +14,7 @@ int TimerWheel::level_for(std::uint64_t elapsed, std::uint64_t tick) noexcept {
 }
 
 void TimerWheel::insert(TimerNode* timer, std::uint64_t tick) noexcept {
-  timer->unlink();
+  remove(timer);  // re-arming an armed timer moves it
   timer->m_tick = std::min(tick, k_max_tick);
   if (timer->m_tick <= m_elapsed) {
     m_due.push_back(timer);

@@ -45,13 +45,23 @@ Task<await_result_t<A>> as_task(A awaitable) {
   co_return co_await std::move(awaitable);
 }
 
-// A Task stays a Task; anything else awaitable is wrapped.
+// A Task<R> that awaits an lvalue awaitable the caller keeps alive (a JoinHandle, say)
+// until the task has finished.
+template <class A>
+Task<await_result_t<A&>> as_task_ref(A& awaitable) {
+  co_return co_await awaitable;
+}
+
+// A Task stays a Task; an rvalue awaitable is moved into a wrapping task; an lvalue one is
+// awaited by reference (it must outlive the wrapping task, as a local of the caller does).
 template <class A>
 auto to_task(A&& awaitable) {
   if constexpr (is_task<std::remove_cvref_t<A>>::value)
     return std::forward<A>(awaitable);
+  else if constexpr (std::is_lvalue_reference_v<A>)
+    return as_task_ref(awaitable);
   else
-    return as_task(std::forward<A>(awaitable));
+    return as_task(std::move(awaitable));
 }
 
 // void results are represented by std::monostate in tuples and variants.

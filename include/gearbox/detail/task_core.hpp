@@ -81,6 +81,7 @@ public:
 
   // At most one listener; it is told (and forgotten) when the task completes.
   void set_listener(CompletionListener* listener) noexcept { m_listener = listener; }
+  bool has_listener() const noexcept { return m_listener != nullptr; }
 
   // References: the loop holds one until the task completes; a JoinHandle (or TaskGroup
   // entry) holds one until it lets go. The last release destroys the task.
