@@ -8,13 +8,10 @@ function(gearbox_configure_target target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
   # Task<T> hands control over by symmetric transfer, which keeps deep await chains in
   # constant stack only if the compiler emits it as a tail call. g++ does so at -O1 and
-  # above, but not at -O0 (unless sibling-call optimisation is on) nor with ASan's
-  # use-after-scope checks (clang always does). See the note in include/gearbox/task.hpp.
+  # above, but not at -O0 unless sibling-call optimisation is on (clang always does). See
+  # the note in include/gearbox/task.hpp, and tests/CMakeLists.txt for the sanitizers.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     target_compile_options(${target} PRIVATE $<$<CONFIG:Debug>:-foptimize-sibling-calls>)
-    if(GEARBOX_SANITIZE MATCHES "address")
-      target_compile_options(${target} PRIVATE -fno-sanitize-address-use-after-scope)
-    endif()
   endif()
   if(GEARBOX_SANITIZE)
     target_compile_options(${target} PRIVATE -fsanitize=${GEARBOX_SANITIZE} -fno-omit-frame-pointer

@@ -11,9 +11,9 @@
 //
 // Stack depth: symmetric transfer is constant-stack only where the compiler emits it as a
 // tail call: clang always; g++ at -O1 and above, or at -O0 with -foptimize-sibling-calls;
-// under ASan with -fno-sanitize-address-use-after-scope; under TSan with
-// --param=tsan-instrument-func-entry-exit=0. Without them, each synchronously completing
-// co_await in a chain keeps ~100 bytes of stack until the chain returns.
+// under ASan+UBSan only with --param=asan-stack=0, under TSan only with
+// --param=tsan-instrument-func-entry-exit=0. Without it, each synchronously completing
+// co_await in a chain keeps 100-200 bytes of stack until the chain returns.
 //
 // Thread-safety: a Task is a value owned by one coroutine at a time. It resumes its
 // awaiter on the thread on which it completes (for tasks on a Loop: the loop's thread).
