@@ -5,6 +5,8 @@
 //   Error ─┬─ Cancelled       a suspension point of a cancelled task
 //          ├─ TimeoutError    timeout() ran out before its task finished
 //          ├─ ChannelClosed   a send on a closed Channel
+//          ├─ BrokenPromise   a Promise was destroyed without a result
+//          ├─ ShutdownError   work submitted to a pool that was shut down
 //          └─ IoError         a system call failed (errno and the operation's name)
 #pragma once
 
@@ -34,6 +36,17 @@ public:
 class ChannelClosed : public Error {
 public:
   ChannelClosed() : Error("gearbox: channel closed") {}
+};
+
+class BrokenPromise : public Error {
+public:
+  BrokenPromise() : Error("gearbox: broken promise (destroyed without a result)") {}
+};
+
+class ShutdownError : public Error {
+public:
+  ShutdownError() : Error("gearbox: the pool was shut down") {}
+  using Error::Error;
 };
 
 class IoError : public Error {

@@ -7,6 +7,7 @@
 #include <gearbox/clock.hpp>
 #include <gearbox/combinators.hpp>
 #include <gearbox/error.hpp>
+#include <gearbox/future.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/loop.hpp>
 #include <gearbox/spawn.hpp>
@@ -16,4 +17,6 @@
 #include <gearbox/sync/semaphore.hpp>
 #include <gearbox/task.hpp>
 #include <gearbox/task_group.hpp>
+#include <gearbox/thread_pool.hpp>
 #include <gearbox/time.hpp>
+#include <gearbox/to_thread.hpp>

@@ -85,6 +85,9 @@ public:
   // Runs `fn` on the loop's thread at its next turn. Thread-safe; the only member that is.
   // Functions posted before ~Loop begins are run by it at the latest.
   void post(std::function<void()> fn);
+  // The same for a runtime-owned runnable (no allocation): it runs once on the loop's
+  // thread. Thread-safe. The runnable must stay valid until it has run.
+  void post(detail::Runnable* runnable) noexcept;
 
   // The loop running on the calling thread, or null.
   static Loop* current() noexcept;

@@ -59,10 +59,7 @@ struct Loop::Impl : detail::IoWatcher {
   ~Impl() {
     m_reactor->remove(m_wake_fd);
     ::close(m_wake_fd);
-    while (detail::Runnable* r = m_remote_head) {
-      m_remote_head = r->m_next;
-      delete static_cast<PostedFunction*>(r);
-    }
+    // ~Loop has run everything posted before it began; nothing is left to free here.
   }
 
   // Ticks are whole milliseconds since the loop was made. A deadline rounds up (a timer
@@ -159,8 +156,9 @@ Loop& Loop::current_or_throw() {
   return *t_current_loop;
 }
 
-void Loop::post(std::function<void()> fn) {
-  auto* posted = new PostedFunction(std::move(fn));
+void Loop::post(std::function<void()> fn) { post(new PostedFunction(std::move(fn))); }
+
+void Loop::post(detail::Runnable* posted) noexcept {
   {
     std::lock_guard lock(m_impl->m_remote_mutex);
     *m_impl->m_remote_tail = posted;

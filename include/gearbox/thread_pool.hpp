@@ -1,0 +1,277 @@
+// ThreadPool: a work-stealing pool of threads for CPU work and fork-join (oneTBB, Java's
+// ForkJoinPool), also usable like Python's ThreadPoolExecutor.
+//
+//   gb::ThreadPool pool{{.threads = 4}};
+//   gb::Future<int> f = pool.submit(count_primes, 0, 1'000'000);
+//   int n = f.get();                                   // or: co_await f on a loop
+//   pool.parallel_for(0, pixels.size(), [&](std::size_t i) { pixels[i] = shade(i); });
+//
+// Each worker has a bounded deque: work submitted from a worker goes to its own deque (run
+// newest first, for cache locality and depth-first fork-join; every k_lifo_streak-th pop
+// takes the oldest instead, so nothing starves). Idle workers steal the oldest jobs of
+// others. Work submitted from outside goes to a global injection queue. Workers with
+// nothing to do park on a futex and are woken when work arrives.
+//
+// A worker that waits for a Future (get(), wait) runs other jobs of the pool meanwhile, so
+// recursive fork-join cannot deadlock or exhaust the pool, whatever its depth.
+//
+// Unlike Python, C++ has no global interpreter lock: these threads run CPU work on every
+// core at once.
+//
+// Thread-safety: every member may be called from any thread, including from the pool's
+// own jobs, except the destructor (not from a job of this pool).
+// Shutdown: shutdown(ShutdownMode::wait) (the destructor's default) lets queued work and
+// the work it submits finish; ShutdownMode::cancel_pending completes jobs not yet started
+// with Cancelled (their futures rethrow it). After shutdown, submitting from outside the
+// pool throws ShutdownError.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <gearbox/detail/job.hpp>
+#include <gearbox/detail/task_core.hpp>
+#include <gearbox/error.hpp>
+#include <gearbox/future.hpp>
+
+namespace gearbox {
+
+struct ThreadPoolOptions {
+  std::size_t threads = 0;                 // 0: one per hardware thread
+  std::size_t local_queue_capacity = 256;  // per worker; beyond it, the global queue
+};
+
+enum class ShutdownMode : unsigned char { wait, cancel_pending };
+
+class ThreadPool;
+
+namespace detail {
+
+template <class F, class... A>
+using submit_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+
+// A submitted call and its future's state in one allocation. The call (and whatever it
+// captured) is destroyed as soon as it has run; the state lives on until the future lets go.
+template <class R, class Call>
+class SubmitJob final : public FutureState<R>, public Job {
+public:
+  // `pool`: the pool whose shutdown(cancel_pending) cancels the job; may be null.
+  SubmitJob(const ThreadPool* pool, Call&& call) : Job(&SubmitJob::run), m_pool(pool), m_call(std::move(call)) {}
+
+private:
+  static void run(Job* base) noexcept;
+
+  const ThreadPool* m_pool;
+  std::optional<Call> m_call;
+};
+
+}  // namespace detail
+
+class ThreadPool {
+public:
+  // Every jth pop from a worker's own deque takes its oldest job instead of its newest.
+  static constexpr int k_lifo_streak = 64;
+
+  explicit ThreadPool(ThreadPoolOptions options = {});
+  // shutdown(ShutdownMode::wait), then joins the workers. Not from a job of this pool.
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  std::size_t size() const noexcept;
+  // The pool whose worker is calling, or null.
+  static ThreadPool* current() noexcept;
+
+  // Runs fn(args...) on a worker; its result or exception arrives through the Future.
+  // Arguments are decay-copied (moved if rvalues), as by std::async.
+  template <class F, class... A>
+  Future<detail::submit_result_t<F, A...>> submit(F&& fn, A&&... args);
+
+  // Runs fn on every element of `range` in parallel; the future gives the results in the
+  // order of the range (or rethrows the first exception, after every call has ended).
+  template <class F, std::ranges::input_range R>
+  auto map(F&& fn, R&& range) -> Future<std::vector<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>>;
+
+  // Calls body(i) for every i in [begin, end), or body(chunk_begin, chunk_end) over
+  // disjoint chunks if body takes two indices, in parallel, and returns when all are done
+  // (rethrowing the first exception). Chunks are sized automatically: the range is split
+  // into about 8 chunks per worker. From a worker, the caller runs chunks itself.
+  template <class F>
+  void parallel_for(std::size_t begin, std::size_t end, F&& body);
+
+  // Reduces [begin, end): chunk(b, e) -> T for disjoint chunks, then combine(T, T) -> T
+  // from left to right, starting from `identity`.
+  template <class T, class Chunk, class Combine>
+  T parallel_reduce(std::size_t begin, std::size_t end, T identity, Chunk&& chunk, Combine&& combine);
+
+  // co_await pool.schedule(): the coroutine continues on a worker of the pool. For
+  // coroutines that are not tasks of a Loop (a loop's task stays on its loop: hand work to
+  // the pool with co_await pool.submit(...) instead); std::logic_error otherwise.
+  auto schedule() {
+    struct Awaiter : detail::Job {
+      ThreadPool* m_pool;
+      std::coroutine_handle<> m_handle;
+      explicit Awaiter(ThreadPool* pool) : Job(&Awaiter::run), m_pool(pool) {}
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> handle) {
+        if (detail::current_core())
+          throw std::logic_error("gearbox: a task on a Loop cannot move to a ThreadPool; co_await pool.submit(fn) instead");
+        m_handle = handle;
+        m_pool->post(this);
+      }
+      void await_resume() const noexcept {}
+      static void run(Job* base) noexcept { static_cast<Awaiter*>(base)->m_handle.resume(); }
+    };
+    return Awaiter{this};
+  }
+
+  // Stops accepting work from outside and waits for the workers to finish (see the header
+  // comment). Idempotent. From a job of this pool it only stops intake (no join).
+  void shutdown(ShutdownMode mode = ShutdownMode::wait);
+
+  // ---- for the runtime ----
+  // Queues `job` (it owns itself). ShutdownError if the pool no longer takes work from
+  // the calling thread.
+  void post(detail::Job* job);
+  // True after shutdown(cancel_pending): jobs starting now should complete as Cancelled.
+  bool cancelling() const noexcept;
+  // On a worker: runs one job of its pool, if there is one (true). Elsewhere: false.
+  static bool help_once() noexcept;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+// ---- out-of-line definitions ----
+
+template <class R, class Call>
+void detail::SubmitJob<R, Call>::run(Job* base) noexcept {
+  auto* self = static_cast<SubmitJob*>(base);
+  if (self->m_pool && self->m_pool->cancelling()) {
+    self->set_exception(std::make_exception_ptr(Cancelled{}));
+  } else {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        (*self->m_call)();
+        self->set_value();
+      } else {
+        self->set_value((*self->m_call)());
+      }
+    } catch (...) {
+      self->set_exception(std::current_exception());
+    }
+  }
+  self->m_call.reset();
+  self->release();  // the producer's reference
+}
+
+namespace detail {
+// Packages fn(args...) as a job with its future, and hands the job to `post`.
+template <class F, class... A, class Post>
+Future<submit_result_t<F, A...>> submit_to(const ThreadPool* pool, Post&& post, F&& fn, A&&... args) {
+  using R = submit_result_t<F, A...>;
+  auto call = [fn = std::forward<F>(fn), ... args = std::forward<A>(args)]() mutable -> R {
+    return std::invoke(std::move(fn), std::move(args)...);
+  };
+  auto* job = new SubmitJob<R, decltype(call)>(pool, std::move(call));
+  Future<R> future = FutureAccess::make<R>(job);
+  try {
+    post(job);
+  } catch (...) {
+    job->release();  // never ran: drop the producer's reference; the future drops its own
+    throw;
+  }
+  return future;
+}
+}  // namespace detail
+
+template <class F, class... A>
+Future<detail::submit_result_t<F, A...>> ThreadPool::submit(F&& fn, A&&... args) {
+  return detail::submit_to(this, [this](detail::Job* job) { post(job); }, std::forward<F>(fn), std::forward<A>(args)...);
+}
+
+template <class F>
+void ThreadPool::parallel_for(std::size_t begin, std::size_t end, F&& body) {
+  if (begin >= end) return;
+  const std::size_t count = end - begin;
+  const std::size_t chunks = std::min(count, std::max<std::size_t>(1, size() * 8));
+  const std::size_t step = (count + chunks - 1) / chunks;
+  auto run_chunk = [&body](std::size_t b, std::size_t e) {
+    if constexpr (std::is_invocable_v<F&, std::size_t, std::size_t>) {
+      body(b, e);
+    } else {
+      for (std::size_t i = b; i < e; ++i) body(i);
+    }
+  };
+  std::vector<Future<void>> parts;
+  parts.reserve(chunks);
+  // From a worker, the caller runs the first chunk itself; from outside, every chunk is a job.
+  const bool inline_first = current() == this;
+  for (std::size_t b = begin + (inline_first ? step : 0); b < end; b += step)
+    parts.push_back(submit([&run_chunk, b, e = std::min(end, b + step)] { run_chunk(b, e); }));
+  std::exception_ptr first;
+  if (inline_first) {
+    try {
+      run_chunk(begin, std::min(end, begin + step));
+    } catch (...) {
+      first = std::current_exception();
+    }
+  }
+  for (auto& part : parts) {  // every part must end before `body` goes out of scope
+    try {
+      part.get();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+
+template <class T, class Chunk, class Combine>
+T ThreadPool::parallel_reduce(std::size_t begin, std::size_t end, T identity, Chunk&& chunk, Combine&& combine) {
+  if (begin >= end) return identity;
+  const std::size_t count = end - begin;
+  const std::size_t chunks = std::min(count, std::max<std::size_t>(1, size() * 8));
+  const std::size_t step = (count + chunks - 1) / chunks;
+  std::vector<std::optional<T>> partial((count + step - 1) / step);
+  parallel_for(0, partial.size(), [&](std::size_t i) {
+    const std::size_t b = begin + i * step;
+    partial[i].emplace(chunk(b, std::min(end, b + step)));
+  });
+  T total = std::move(identity);
+  for (auto& p : partial) total = combine(std::move(total), std::move(*p));
+  return total;
+}
+
+template <class F, std::ranges::input_range R>
+auto ThreadPool::map(F&& fn, R&& range)
+    -> Future<std::vector<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>> {
+  using Item = std::ranges::range_value_t<R>;
+  using Out = std::invoke_result_t<F&, std::ranges::range_reference_t<R>>;
+  static_assert(!std::is_void_v<Out>, "map needs a function that returns a value; use parallel_for");
+  auto inputs = std::make_shared<std::vector<Item>>(std::ranges::begin(range), std::ranges::end(range));
+  return submit([this, inputs, fn = std::forward<F>(fn)]() mutable {
+    std::vector<std::optional<Out>> outputs(inputs->size());
+    parallel_for(0, inputs->size(), [&](std::size_t i) { outputs[i].emplace(fn((*inputs)[i])); });
+    std::vector<Out> results;
+    results.reserve(outputs.size());
+    for (auto& o : outputs) results.push_back(std::move(*o));
+    return results;
+  });
+}
+
+}  // namespace gearbox

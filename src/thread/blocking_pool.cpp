@@ -1,0 +1,90 @@
+// The process-wide blocking pool behind to_thread(): threads started on demand up to a
+// cap, each leaving after 10 s without work. A mutex and a condition variable are enough
+// here: every call it runs blocks for far longer than they cost.
+#include <gearbox/to_thread.hpp>
+
+#include <pthread.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace gearbox {
+namespace {
+
+class BlockingPool {
+public:
+  void post(detail::Job* job) {
+    std::unique_lock lock(m_mutex);
+    job->m_next = nullptr;
+    *m_tail = job;
+    m_tail = &job->m_next;
+    ++m_queued;
+    if (m_idle > m_queued - 1) {
+      m_wake.notify_one();
+    } else if (m_threads < m_max_threads) {
+      ++m_threads;
+      std::thread([this] { run(); }).detach();
+    }
+  }
+
+  void set_limit(std::size_t max_threads) {
+    std::lock_guard lock(m_mutex);
+    m_max_threads = max_threads < 1 ? 1 : max_threads;
+  }
+
+  BlockingPoolStats stats() {
+    std::lock_guard lock(m_mutex);
+    return {m_threads, m_idle, m_queued, m_max_threads};
+  }
+
+private:
+  void run() {
+    pthread_setname_np(pthread_self(), "gearbox-block");
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+      if (detail::Job* job = m_head) {
+        m_head = job->m_next;
+        if (!m_head) m_tail = &m_head;
+        --m_queued;
+        lock.unlock();
+        job->m_run(job);
+        lock.lock();
+        continue;
+      }
+      ++m_idle;
+      const bool woke = m_wake.wait_for(lock, k_idle_timeout, [this] { return m_head != nullptr; });
+      --m_idle;
+      if (!woke) break;
+    }
+    --m_threads;
+  }
+
+  static constexpr std::chrono::seconds k_idle_timeout{10};
+
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  detail::Job* m_head = nullptr;          // written under m_mutex
+  detail::Job** m_tail = &m_head;         // written under m_mutex
+  std::size_t m_queued = 0;               // written under m_mutex
+  std::size_t m_threads = 0;              // written under m_mutex
+  std::size_t m_idle = 0;                 // written under m_mutex
+  std::size_t m_max_threads = 512;        // written under m_mutex
+};
+
+// Never destroyed: detached threads may still use it while the process exits.
+BlockingPool& blocking_pool() {
+  static BlockingPool* pool = new BlockingPool;
+  return *pool;
+}
+
+}  // namespace
+
+namespace detail {
+void post_blocking(Job* job) { blocking_pool().post(job); }
+}  // namespace detail
+
+void set_blocking_pool_limit(std::size_t max_threads) { blocking_pool().set_limit(max_threads); }
+BlockingPoolStats blocking_pool_stats() { return blocking_pool().stats(); }
+
+}  // namespace gearbox

@@ -1,0 +1,237 @@
+// The workers of ThreadPool: where a job is looked for, how idle workers park, shutdown.
+#include <gearbox/thread_pool.hpp>
+
+#include <pthread.h>
+
+#include <random>
+#include <string>
+#include <thread>
+
+#include <gearbox/detail/blocking_wait.hpp>
+
+#include "thread/work_stealing_deque.hpp"
+
+namespace gearbox {
+namespace {
+
+enum class PoolState : std::uint32_t { running, draining, cancelling };
+
+}  // namespace
+
+struct ThreadPool::Impl {
+  struct Worker {
+    Worker(std::size_t capacity, unsigned seed) : deque(capacity), random(seed) {}
+    detail::WorkStealingDeque deque;  // pushed and popped by this worker only
+    std::minstd_rand random;          // where to start stealing; this worker only
+    int lifo_pops = 0;                // consecutive newest-first pops; this worker only
+    std::thread thread;
+  };
+
+  ThreadPool* m_pool;
+  std::vector<std::unique_ptr<Worker>> m_workers;
+
+  // The global injection queue: work submitted from outside the pool, and overflow.
+  std::mutex m_inject_mutex;
+  detail::Job* m_inject_head = nullptr;           // written under m_inject_mutex
+  detail::Job** m_inject_tail = &m_inject_head;   // written under m_inject_mutex
+  // Jobs in the injection queue. Written under m_inject_mutex; read without it as a hint
+  // (relaxed: a stale value only sends a worker to take the mutex, or to park and re-check).
+  std::atomic<std::size_t> m_inject_count{0};
+
+  // Parking. m_sleepers: workers parked or about to park (incremented before their final
+  // check for work). m_epoch: the futex word they sleep on, bumped to wake them.
+  // Memory ordering: a poster stores its job, then issues a seq_cst fence, then reads
+  // m_sleepers; a parker increments m_sleepers (seq_cst), issues a seq_cst fence, then
+  // reads the queues. Of the two fences, whichever comes second in the total order sees
+  // the other side's write: either the poster sees the sleeper and wakes it, or the
+  // parker sees the job and does not sleep. No wake-up is lost.
+  std::atomic<std::uint32_t> m_sleepers{0};
+  std::atomic<std::uint32_t> m_epoch{0};
+
+  // PoolState. Written by shutdown(); read by posters and workers (acquire/release: a
+  // worker that sees draining also sees every job queued before it).
+  std::atomic<std::uint32_t> m_state{static_cast<std::uint32_t>(PoolState::running)};
+  std::mutex m_shutdown_mutex;  // serialises shutdown() callers (joins happen once)
+  bool m_joined = false;        // written under m_shutdown_mutex
+
+  PoolState state() const noexcept { return static_cast<PoolState>(m_state.load(std::memory_order_acquire)); }
+
+  void inject(detail::Job* job) {
+    {
+      std::lock_guard lock(m_inject_mutex);
+      job->m_next = nullptr;
+      *m_inject_tail = job;
+      m_inject_tail = &job->m_next;
+      m_inject_count.fetch_add(1, std::memory_order_relaxed);
+    }
+    notify();
+  }
+
+  detail::Job* take_injected() {
+    if (m_inject_count.load(std::memory_order_relaxed) == 0) return nullptr;
+    std::lock_guard lock(m_inject_mutex);
+    detail::Job* job = m_inject_head;
+    if (!job) return nullptr;
+    m_inject_head = job->m_next;
+    if (!m_inject_head) m_inject_tail = &m_inject_head;
+    m_inject_count.fetch_sub(1, std::memory_order_relaxed);
+    return job;
+  }
+
+  // Wakes one parked worker, if any (see m_sleepers).
+  void notify() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (m_sleepers.load(std::memory_order_relaxed) == 0) return;
+    m_epoch.fetch_add(1, std::memory_order_release);
+    detail::wake_one(m_epoch);
+  }
+
+  bool work_visible() const noexcept {
+    if (m_inject_count.load(std::memory_order_relaxed) > 0) return true;
+    for (const auto& w : m_workers)
+      if (w->deque.size_hint() > 0) return true;
+    return false;
+  }
+
+  // The next job for `self`: its own deque (newest first, but every k_lifo_streak-th pop
+  // the oldest), then the injection queue, then the oldest job of another worker.
+  detail::Job* find_job(Worker& self) {
+    detail::Job* job = nullptr;
+    if (++self.lifo_pops >= k_lifo_streak) {
+      self.lifo_pops = 0;
+      job = self.deque.steal();
+      if (!job) job = take_injected();
+    }
+    if (!job) job = self.deque.pop();
+    if (!job) job = take_injected();
+    if (!job) job = steal(self);
+    return job;
+  }
+
+  detail::Job* steal(Worker& self) {
+    const std::size_t n = m_workers.size();
+    if (n < 2) return nullptr;
+    const std::size_t start = self.random() % n;
+    // Two rounds: a steal can fail by losing a race even when work is there.
+    for (std::size_t round = 0; round < 2; ++round) {
+      for (std::size_t i = 0; i < n; ++i) {
+        Worker& victim = *m_workers[(start + i) % n];
+        if (&victim == &self) continue;
+        if (detail::Job* job = victim.deque.steal()) return job;
+      }
+    }
+    return nullptr;
+  }
+
+  void park() {
+    m_sleepers.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const std::uint32_t epoch = m_epoch.load(std::memory_order_acquire);
+    if (!work_visible() && state() == PoolState::running) detail::wait_on(m_epoch, epoch, std::nullopt);
+    m_sleepers.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void run_worker(Worker& self);
+
+  static thread_local Worker* t_worker;
+  static thread_local Impl* t_pool;
+};
+
+// The worker (and its pool) that the calling thread is; null on other threads.
+thread_local ThreadPool::Impl::Worker* ThreadPool::Impl::t_worker = nullptr;
+thread_local ThreadPool::Impl* ThreadPool::Impl::t_pool = nullptr;
+
+void ThreadPool::Impl::run_worker(Worker& self) {
+  t_worker = &self;
+  t_pool = this;
+  for (;;) {
+    if (detail::Job* job = find_job(self)) {
+      job->m_run(job);
+      continue;
+    }
+    // Nothing found. While running, sleep until work arrives; once shut down, leave: the
+    // jobs still running elsewhere run what they submit themselves (or helpers steal it).
+    if (state() != PoolState::running) break;
+    park();
+  }
+  t_worker = nullptr;
+  t_pool = nullptr;
+}
+
+ThreadPool::ThreadPool(ThreadPoolOptions options) : m_impl(std::make_unique<Impl>()) {
+  m_impl->m_pool = this;
+  std::size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
+  if (threads == 0) threads = 1;
+  std::random_device seed_source;
+  for (std::size_t i = 0; i < threads; ++i)
+    m_impl->m_workers.push_back(std::make_unique<Impl::Worker>(options.local_queue_capacity, seed_source()));
+  try {
+    for (std::size_t i = 0; i < threads; ++i) {
+      Impl::Worker& worker = *m_impl->m_workers[i];
+      worker.thread = std::thread([impl = m_impl.get(), &worker, i] {
+        const std::string name = "gearbox-w" + std::to_string(i);
+        pthread_setname_np(pthread_self(), name.c_str());
+        impl->run_worker(worker);
+      });
+    }
+  } catch (...) {
+    shutdown(ShutdownMode::cancel_pending);
+    throw;
+  }
+}
+
+ThreadPool::~ThreadPool() { shutdown(ShutdownMode::wait); }
+
+std::size_t ThreadPool::size() const noexcept { return m_impl->m_workers.size(); }
+
+ThreadPool* ThreadPool::current() noexcept { return Impl::t_pool ? Impl::t_pool->m_pool : nullptr; }
+
+bool ThreadPool::cancelling() const noexcept { return m_impl->state() == PoolState::cancelling; }
+
+void ThreadPool::post(detail::Job* job) {
+  Impl& impl = *m_impl;
+  const bool from_worker = Impl::t_pool == &impl;
+  // After shutdown only the pool's own jobs may add work (fork-join in flight finishes).
+  if (!from_worker && impl.state() != PoolState::running) throw ShutdownError("gearbox: submit to a ThreadPool that was shut down");
+  if (from_worker && Impl::t_worker->deque.push(job)) {
+    impl.notify();
+    return;
+  }
+  impl.inject(job);
+}
+
+void ThreadPool::shutdown(ShutdownMode mode) {
+  Impl& impl = *m_impl;
+  const auto target = static_cast<std::uint32_t>(mode == ShutdownMode::wait ? PoolState::draining : PoolState::cancelling);
+  // Memory ordering: release pairs with the acquire loads in state(). A cancel may follow
+  // a wait (it only gets stricter), never the reverse.
+  std::uint32_t current = impl.m_state.load(std::memory_order_relaxed);
+  while (current < target && !impl.m_state.compare_exchange_weak(current, target, std::memory_order_acq_rel)) {
+  }
+  impl.m_epoch.fetch_add(1, std::memory_order_release);
+  detail::wake_all(impl.m_epoch);
+  if (Impl::t_pool == &impl) return;  // a job of this pool cannot join its own worker
+  std::lock_guard lock(impl.m_shutdown_mutex);
+  if (impl.m_joined) return;
+  for (auto& worker : impl.m_workers)
+    if (worker->thread.joinable()) worker->thread.join();
+  impl.m_joined = true;
+  // Jobs injected after every worker left (by the last jobs, into a full queue): run them
+  // here so that no future is left without a result.
+  while (detail::Job* job = impl.take_injected()) job->m_run(job);
+}
+
+bool ThreadPool::help_once() noexcept {
+  if (!Impl::t_worker) return false;
+  if (detail::Job* job = Impl::t_pool->find_job(*Impl::t_worker)) {
+    job->m_run(job);
+    return true;
+  }
+  return false;
+}
+
+namespace detail {
+bool help_pool_once() noexcept { return ThreadPool::help_once(); }
+bool on_pool_worker() noexcept { return ThreadPool::current() != nullptr; }
+}  // namespace detail
+}  // namespace gearbox
