@@ -78,9 +78,12 @@ struct ThreadPool::Impl {
     return job;
   }
 
-  // Wakes one parked worker, if any (see m_sleepers).
-  void notify() noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Wakes one parked worker, if any (see m_sleepers). A worker pushing to its own deque
+  // skips the fence (`exact` false): it may then miss a worker that is just parking, which
+  // costs parallelism but never progress (the owner runs its own deque; its next push
+  // wakes the sleeper). Work from outside the pool has no owner: it always fences.
+  void notify(bool exact = true) noexcept {
+    if (exact) std::atomic_thread_fence(std::memory_order_seq_cst);
     if (m_sleepers.load(std::memory_order_relaxed) == 0) return;
     m_epoch.fetch_add(1, std::memory_order_release);
     detail::wake_one(m_epoch);
@@ -194,7 +197,7 @@ void ThreadPool::post(detail::Job* job) {
   // After shutdown only the pool's own jobs may add work (fork-join in flight finishes).
   if (!from_worker && impl.state() != PoolState::running) throw ShutdownError("gearbox: submit to a ThreadPool that was shut down");
   if (from_worker && Impl::t_worker->deque.push(job)) {
-    impl.notify();
+    impl.notify(/*exact=*/false);
     return;
   }
   impl.inject(job);

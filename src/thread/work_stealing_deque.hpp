@@ -16,12 +16,12 @@
 // Destruction: no thread may be using the deque. Jobs still in it are neither run nor
 // freed: the pool drains its deques before destroying them.
 //
-// Memory ordering: everything a thread did before it pushed a job happens-before
-// whatever the thread that pop() or steal() returns it to does next; each pushed job is
-// returned by exactly one pop() or steal(). The two indices carry all ordering; the slots
-// are atomics only so that a thief's read of a slot the owner is rewriting is not a data
-// race (that thief's claim on top then fails and it drops what it read), and every slot
-// access is relaxed:
+// Memory ordering: everything the owner did before push(job) happens-before everything
+// the thread that pop() or steal() returns the job to does after that call; each pushed
+// job is returned by exactly one pop() or steal(). The two indices carry all ordering;
+// the slots are atomics only so that a thief's read of a slot the owner is rewriting is
+// not a data race (that thief's claim on top then fails and it drops what it read), and
+// every slot access is relaxed:
 //   - push() writes the slot, then publishes it with a release store of m_bottom; a
 //     thief's load of m_bottom acquires it, so the slot and the job's contents are
 //     visible to the thief.
@@ -32,11 +32,12 @@
 //     m_bottom, then reads m_top; steal() reads m_top, then m_bottom. If each could miss
 //     the other's latest write (store buffering), both would take the job. Lê et al. put
 //     a seq_cst fence between the two accesses on each side; this deque instead makes
-//     the four accesses seq_cst operations, so they lie in one total order S: either
-//     pop()'s read of m_top comes after the write of the top a thief saw, and pop() sees
-//     that top, or the thief's read of m_bottom comes after pop()'s store, and the thief
-//     sees the lowered bottom. When both see the same one job, both CAS m_top from the
-//     same value and only one succeeds.
+//     the four accesses seq_cst operations, so they lie in one total order S. If pop()'s
+//     store to m_bottom precedes the thief's load of it in S, the thief sees the lowered
+//     bottom and stops short of the owner's job. Otherwise the thief's load of m_top
+//     precedes pop()'s, which then sees that top or a later one, so pop() knows the
+//     thief may be coming. Either way, a job that both can take is the last one, which
+//     each claims with a CAS of m_top from the same value: exactly one succeeds.
 // Why operations and not fences: ThreadSanitizer does not model std::atomic_thread_fence
 // (g++ 12 even warns, -Wtsan), so fence-based code either reports false races or hides
 // real ones; seq_cst operations on the indices are what TSan and the C++ model both
@@ -108,8 +109,9 @@ private:
   // Index of the oldest job, the next one to steal: 0 at first, then only ever
   // incremented, by a seq_cst CAS from the thief that takes that job, or from the owner
   // when it takes the last one. Read with acquire by push() (pairs with those CASes: a
-  // slot is reused only after its thief read it) and seq_cst by pop() and steal() (the
-  // total order that settles the race for the last job; see "Memory ordering").
+  // slot is reused only after its thief read it), seq_cst by pop() and steal() (the
+  // total order that settles the race for the last job; see "Memory ordering"), and
+  // relaxed by pop()'s empty fast path and size_hint(), which only compare it.
   alignas(k_cache_line) std::atomic<std::int64_t> m_top{0};
 
   // One past the newest job. Written only by the owner: push() stores bottom + 1 with
@@ -170,8 +172,9 @@ inline Job* WorkStealingDeque::steal() noexcept {
   std::int64_t top = m_top.load(std::memory_order_seq_cst);
   const std::int64_t bottom = m_bottom.load(std::memory_order_seq_cst);
   if (top >= bottom) return nullptr;
-  // May read a job that the owner is popping, or (with a stale top) a slot it has
-  // already refilled; either way the CAS below fails and the value is dropped.
+  // This may be the last job, which the owner may be popping: the CAS decides which of
+  // us has it. With a stale top it may even be a slot the owner has since refilled:
+  // top has then moved on, the CAS fails, and what we read is dropped.
   Job* job = slot(top).load(std::memory_order_relaxed);
   if (!m_top.compare_exchange_strong(top, top + 1, std::memory_order_seq_cst, std::memory_order_relaxed)) {
     return nullptr;
