@@ -29,6 +29,7 @@ namespace {
 
 std::vector<gb::Benchmark> all_benchmarks() {
   std::vector<gb::Benchmark> all = gb::async_benchmarks();
+  for (auto& b : gb::thread_benchmarks()) all.push_back(std::move(b));
   return all;
 }
 
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   }
   const gb::Benchmark& bench = *found;
   if (n == 0) n = bench.default_n;
+  if (threads == 0) threads = bench.default_threads;
   if (!bench.valid_n(n)) {
     std::fprintf(stderr, "gearbox-bench: n=%ld is not a valid size for %s\n", n, bench.name.c_str());
     return 2;
@@ -105,10 +107,16 @@ int main(int argc, char** argv) {
 
   const json expected = bench.expected(n);
   json report = {{"bench", bench.name}, {"n", n}, {"expected", expected}, {"peers", json::object()}};
+  if (threads > 0) report["threads"] = threads;
 
   if (peers != "none") {
     const std::vector<std::string> wanted = split(peers);
-    for (const auto& spec : gb::find_peers(bench.peer_name.empty() ? bench.name : bench.peer_name, n, bench.peer_args)) {
+    std::vector<std::string> peer_args = bench.peer_args;
+    if (bench.default_threads > 0) {
+      peer_args.push_back("--threads");
+      peer_args.push_back(std::to_string(threads));
+    }
+    for (const auto& spec : gb::find_peers(bench.peer_name.empty() ? bench.name : bench.peer_name, n, peer_args)) {
       if (peers != "all" && std::find(wanted.begin(), wanted.end(), spec.name) == wanted.end()) continue;
       gb::PeerResult peer = gb::run_peer(spec, std::chrono::milliseconds(static_cast<long>(peer_limit_s * 1000)));
       json j = peer;

@@ -30,8 +30,10 @@ struct Benchmark {
   std::function<BenchRun(const BenchArgs&)> run;        // gearbox's version
   std::vector<std::string> peer_args;                   // extra arguments for every peer
   std::string peer_name = {};                           // the peers' benchmark, if not `name`
+  int default_threads = 0;                              // >0: a threaded benchmark; peers get --threads
 };
 
 std::vector<Benchmark> async_benchmarks();
+std::vector<Benchmark> thread_benchmarks();
 
 }  // namespace gearbox::bench

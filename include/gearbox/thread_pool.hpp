@@ -51,7 +51,7 @@ namespace gearbox {
 
 struct ThreadPoolOptions {
   std::size_t threads = 0;                 // 0: one per hardware thread
-  std::size_t local_queue_capacity = 256;  // per worker; beyond it, the global queue
+  std::size_t local_queue_capacity = 1024;  // per worker; when full, half moves to the global queue
 };
 
 enum class ShutdownMode : unsigned char { wait, cancel_pending };

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <chrono>
 #include <random>
 #include <string>
 #include <thread>
@@ -15,6 +16,15 @@ namespace gearbox {
 namespace {
 
 enum class PoolState : std::uint32_t { running, draining, cancelling };
+
+// Tells the CPU we are spinning (frees the core's resources for its sibling thread).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 }  // namespace
 
@@ -56,25 +66,70 @@ struct ThreadPool::Impl {
 
   PoolState state() const noexcept { return static_cast<PoolState>(m_state.load(std::memory_order_acquire)); }
 
-  void inject(detail::Job* job) {
+  // Appends the chain first..last (linked through m_next) of `count` jobs.
+  void inject(detail::Job* first, detail::Job* last, std::size_t count) {
     {
       std::lock_guard lock(m_inject_mutex);
-      job->m_next = nullptr;
-      *m_inject_tail = job;
-      m_inject_tail = &job->m_next;
-      m_inject_count.fetch_add(1, std::memory_order_relaxed);
+      last->m_next = nullptr;
+      *m_inject_tail = first;
+      m_inject_tail = &last->m_next;
+      m_inject_count.fetch_add(count, std::memory_order_relaxed);
     }
     notify();
   }
+  void inject(detail::Job* job) { inject(job, job, 1); }
 
-  detail::Job* take_injected() {
+  // A worker whose deque is full moves the older half of it, with `job`, to the injection
+  // queue in one batch (one lock for many jobs, as Tokio does), so that a task that submits
+  // a great many children stays cheap and its children stay reachable by every worker.
+  void overflow(Worker& self, detail::Job* job) {
+    detail::Job* first = job;
+    detail::Job* last = job;
+    std::size_t count = 1;
+    const std::size_t half = self.deque.capacity() / 2;
+    for (std::size_t i = 0; i < half; ++i) {
+      detail::Job* older = self.deque.steal();
+      if (!older) break;
+      last->m_next = older;
+      last = older;
+      ++count;
+    }
+    inject(first, last, count);
+  }
+
+  // Takes a batch from the injection queue: returns one job to run and moves up to a fair
+  // share of the rest into `self`'s deque (others may steal them from there).
+  detail::Job* take_injected(Worker* self) {
     if (m_inject_count.load(std::memory_order_relaxed) == 0) return nullptr;
-    std::lock_guard lock(m_inject_mutex);
-    detail::Job* job = m_inject_head;
-    if (!job) return nullptr;
-    m_inject_head = job->m_next;
-    if (!m_inject_head) m_inject_tail = &m_inject_head;
-    m_inject_count.fetch_sub(1, std::memory_order_relaxed);
+    detail::Job* job;
+    detail::Job* rest = nullptr;
+    {
+      std::lock_guard lock(m_inject_mutex);
+      job = m_inject_head;
+      if (!job) return nullptr;
+      std::size_t taken = 1;
+      const std::size_t available = m_inject_count.load(std::memory_order_relaxed);
+      std::size_t share = self ? std::min(available / m_workers.size(), self->deque.capacity() / 2) : 0;
+      detail::Job* tail = job;
+      while (share > 0 && tail->m_next) {
+        tail = tail->m_next;
+        ++taken;
+        --share;
+      }
+      m_inject_head = tail->m_next;
+      if (!m_inject_head) m_inject_tail = &m_inject_head;
+      rest = tail == job ? nullptr : job->m_next;
+      tail->m_next = nullptr;
+      m_inject_count.fetch_sub(taken, std::memory_order_relaxed);
+    }
+    while (rest) {
+      detail::Job* next = rest->m_next;
+      if (!self->deque.push(rest)) {  // cannot happen: the share fits in half the deque
+        inject(rest);
+      }
+      rest = next;
+    }
+    if (self && self->deque.size_hint() > 1) notify(/*exact=*/false);
     return job;
   }
 
@@ -103,10 +158,10 @@ struct ThreadPool::Impl {
     if (++self.lifo_pops >= k_lifo_streak) {
       self.lifo_pops = 0;
       job = self.deque.steal();
-      if (!job) job = take_injected();
+      if (!job) job = take_injected(&self);
     }
     if (!job) job = self.deque.pop();
-    if (!job) job = take_injected();
+    if (!job) job = take_injected(&self);
     if (!job) job = steal(self);
     return job;
   }
@@ -125,6 +180,16 @@ struct ThreadPool::Impl {
     }
     return nullptr;
   }
+
+  detail::Job* spin_for_job(Worker& self) {
+    const auto until = std::chrono::steady_clock::now() + k_spin_time;
+    for (int round = 0;; ++round) {
+      for (int i = 0; i < 32; ++i) cpu_relax();
+      if (detail::Job* job = find_job(self)) return job;
+      if ((round & 15) == 15 && std::chrono::steady_clock::now() >= until) return nullptr;
+    }
+  }
+  static constexpr std::chrono::microseconds k_spin_time{50};
 
   void park() {
     m_sleepers.fetch_add(1, std::memory_order_seq_cst);
@@ -152,9 +217,15 @@ void ThreadPool::Impl::run_worker(Worker& self) {
       job->m_run(job);
       continue;
     }
-    // Nothing found. While running, sleep until work arrives; once shut down, leave: the
-    // jobs still running elsewhere run what they submit themselves (or helpers steal it).
+    // Nothing found. While running, look again for a short while (work often arrives
+    // within microseconds, and a futex sleep and wake-up costs several), then sleep until
+    // work arrives. Once shut down, leave: the jobs still running elsewhere run what they
+    // submit themselves (or helpers steal it).
     if (state() != PoolState::running) break;
+    if (detail::Job* job = spin_for_job(self)) {
+      job->m_run(job);
+      continue;
+    }
     park();
   }
   t_worker = nullptr;
@@ -196,8 +267,11 @@ void ThreadPool::post(detail::Job* job) {
   const bool from_worker = Impl::t_pool == &impl;
   // After shutdown only the pool's own jobs may add work (fork-join in flight finishes).
   if (!from_worker && impl.state() != PoolState::running) throw ShutdownError("gearbox: submit to a ThreadPool that was shut down");
-  if (from_worker && Impl::t_worker->deque.push(job)) {
-    impl.notify(/*exact=*/false);
+  if (from_worker) {
+    if (Impl::t_worker->deque.push(job))
+      impl.notify(/*exact=*/false);
+    else
+      impl.overflow(*Impl::t_worker, job);
     return;
   }
   impl.inject(job);
@@ -221,7 +295,7 @@ void ThreadPool::shutdown(ShutdownMode mode) {
   impl.m_joined = true;
   // Jobs injected after every worker left (by the last jobs, into a full queue): run them
   // here so that no future is left without a result.
-  while (detail::Job* job = impl.take_injected()) job->m_run(job);
+  while (detail::Job* job = impl.take_injected(nullptr)) job->m_run(job);
 }
 
 bool ThreadPool::help_once() noexcept {
