@@ -323,7 +323,12 @@ PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds li
     result.error = fmt::format("killed by {} after {} ms ({})", signal_name(WTERMSIG(status)), elapsed.count(),
                                command);
   } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-    result.error = fmt::format("exited with code {} ({})", WEXITSTATUS(status), command);
+    // A peer that refuses a size it cannot run says why in its report's "error".
+    const auto reason = report.find("error");  // end() unless the report is an object with one
+    result.error = reason != report.end() && reason->is_string()
+                       ? fmt::format("exited with code {}: {} ({})", WEXITSTATUS(status), reason->get<std::string>(),
+                                     command)
+                       : fmt::format("exited with code {} ({})", WEXITSTATUS(status), command);
   } else if (report.is_discarded()) {
     result.error = output.empty() ? fmt::format("printed nothing on stdout, expected a JSON line ({})", command)
                                   : fmt::format("bad JSON: no line of stdout is a JSON object; stdout ends '{}' ({})",
@@ -398,6 +403,8 @@ std::vector<PeerSpec> find_peers_in(const std::filesystem::path& dir, const std:
   if (const auto python = dir / "peers" / "python" / (bench + ".py"); is_file(python)) {
     add("python", {find_on_path("python3"), python.string()});
   }
+  if (const auto tbb = dir / ("peer-tbb-" + bench); is_file(tbb)) add("tbb", {tbb.string()});
+  if (const auto stdasync = dir / ("peer-stdasync-" + bench); is_file(stdasync)) add("std::async", {stdasync.string()});
   return peers;
 }
 

@@ -1,11 +1,14 @@
-// Runs a benchmark's peer (the same work written for another runtime: Go, Asio, asyncio)
-// as a child process and collects the figures it reports, so gearbox-bench can print
-// gearbox and its peers side by side from one invocation.
+// Runs a benchmark's peer (the same work written for another runtime: Go, Asio, asyncio,
+// oneTBB, std::async) as a child process and collects the figures it reports, so
+// gearbox-bench can print gearbox and its peers side by side from one invocation.
 //
 // A peer is a program that does the work, times it itself, and prints one JSON object on
-// a line of its own, at least {"ms": <number>, "result": <number or string>}. The peers
-// live next to the gearbox-bench executable: bin/peer-asio-<bench>, bin/peer-go-<bench>,
-// bin/peers/python/<bench>.py (see bench/peers/).
+// a line of its own, at least {"ms": <number>, "result": <number or string>}. A peer
+// that cannot do the work at the size asked (std::async cannot start a million threads)
+// exits non-zero and may say why in an "error" string in that line. The peers live next
+// to the gearbox-bench executable: bin/peer-asio-<bench>, bin/peer-go-<bench>,
+// bin/peers/python/<bench>.py, bin/peer-tbb-<bench>, bin/peer-stdasync-<bench> (see
+// bench/peers/).
 //
 //   for (const auto& spec : gearbox::bench::find_peers("skynet", n, {}))
 //     auto peer = gearbox::bench::run_peer(spec, std::chrono::minutes{2});
@@ -23,7 +26,8 @@
 
 namespace gearbox::bench {
 
-// One peer to run: a name for reports ("asio", "go", "python") and its command line.
+// One peer to run: a name for reports ("asio", "go", "python", "tbb", "std::async") and
+// its command line.
 struct PeerSpec {
   std::string name;
   std::vector<std::string> argv;  // argv[0] is a path; a name with no '/' is looked up on PATH
@@ -47,7 +51,8 @@ struct PeerResult {
 // with SIGKILL: like timeout(1), the child leads a process group of its own. (So Ctrl-C
 // at a terminal reaches the caller, not the peer; a peer whose caller died runs until
 // its work is done and then fails to write its report.) The last line of stdout that is
-// a JSON object is the peer's report.
+// a JSON object is the peer's report; if the peer exited non-zero, a string "error" in
+// that report is quoted in PeerResult::error.
 //
 // The child is always reaped before this returns, whatever happened. Never throws.
 // Thread-safe: several threads may run peers at once (all descriptors are close-on-exec,
@@ -62,9 +67,11 @@ struct PeerResult {
 [[nodiscard]] std::filesystem::path executable_dir();
 
 // The peers of benchmark `bench` that exist in `dir`, in this order:
-//   asio:   dir/peer-asio-<bench>
-//   go:     dir/peer-go-<bench>
-//   python: python3 dir/peers/python/<bench>.py   (python3 resolved on PATH)
+//   asio:       dir/peer-asio-<bench>
+//   go:         dir/peer-go-<bench>
+//   python:     python3 dir/peers/python/<bench>.py   (python3 resolved on PATH)
+//   tbb:        dir/peer-tbb-<bench>
+//   std::async: dir/peer-stdasync-<bench>
 // each given `--n <n>` followed by `extra_args`. Peers whose file is missing are left
 // out. Thread-safe.
 [[nodiscard]] std::vector<PeerSpec> find_peers_in(const std::filesystem::path& dir, const std::string& bench,

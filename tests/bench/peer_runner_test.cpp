@@ -116,6 +116,18 @@ TEST(PeerRunner, a_peer_that_exits_nonzero_is_reported_with_its_exit_code) {
   EXPECT_FALSE(has_zombie_child());
 }
 
+TEST(PeerRunner, a_peer_that_exits_nonzero_with_an_error_in_its_report_is_reported_with_that_reason) {
+  const PeerResult peer = run_peer(
+      shell_peer(R"(echo '{"ms": 0, "result": null, "error": "needs ~1346268 threads, refusing"}'; exit 3)"),
+      k_generous_limit);
+  EXPECT_FALSE(peer.ok);
+  EXPECT_NE(peer.error.find("exited with code 3: needs ~1346268 threads, refusing"), std::string::npos)
+      << peer.error;
+  EXPECT_TRUE(peer.result.is_null());
+  const nlohmann::json j = peer;
+  EXPECT_EQ(j.at("error"), peer.error) << "the runner's error replaces the peer's own field";
+}
+
 TEST(PeerRunner, a_peer_killed_by_a_signal_is_reported_with_the_signal) {
   const PeerResult peer = run_peer(shell_peer("kill -TERM $$; sleep 5"), k_generous_limit);
   EXPECT_FALSE(peer.ok);
@@ -257,6 +269,29 @@ TEST(FindPeers, only_the_peers_whose_files_exist_are_listed_with_n_and_the_extra
   EXPECT_NE(peers[1].argv[0].find("python3"), std::string::npos) << peers[1].argv[0];
   EXPECT_EQ(peers[1].argv[1], (dir.path() / "peers" / "python" / "sleepers.py").string());
   EXPECT_EQ(peers[1].argv[3], "1000");
+}
+
+TEST(FindPeers, every_kind_of_peer_is_found_in_the_order_asio_go_python_tbb_std_async) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  touch(dir.path() / "peer-stdasync-fib");
+  touch(dir.path() / "peer-tbb-fib");
+  touch(dir.path() / "peers" / "python" / "fib.py");
+  touch(dir.path() / "peer-go-fib");
+  touch(dir.path() / "peer-asio-fib");
+  touch(dir.path() / "peer-tbb-parallel_sum");  // another benchmark's peer
+
+  const std::vector<PeerSpec> peers = find_peers_in(dir.path(), "fib", 30, {"--threads", "2"});
+  std::vector<std::string> names;
+  for (const auto& peer : peers) names.push_back(peer.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"asio", "go", "python", "tbb", "std::async"}));
+  ASSERT_EQ(peers.size(), 5U);
+
+  const std::vector<std::string> tbb_argv{(dir.path() / "peer-tbb-fib").string(), "--n", "30", "--threads", "2"};
+  EXPECT_EQ(peers[3].argv, tbb_argv);
+  const std::vector<std::string> stdasync_argv{(dir.path() / "peer-stdasync-fib").string(), "--n", "30", "--threads",
+                                               "2"};
+  EXPECT_EQ(peers[4].argv, stdasync_argv);
 }
 
 TEST(FindPeers, a_directory_without_peers_yields_none) {
