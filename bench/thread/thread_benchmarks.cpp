@@ -44,11 +44,12 @@ BenchRun run_fib(const BenchArgs& args) {
 }
 
 // submit_throughput: n empty tasks (each counts itself), submitted (a) from this thread,
-// outside the pool, and (b) from a task on a worker; the futures are dropped at once (the
-// tasks still run). Waiting for the count: (a) this thread spins with yield, (b) the root
-// task helps run tasks until the count is complete.
+// outside the pool, and (b) from inside: T root tasks (one per worker, as idle workers
+// take them), each submitting its share of the n into its worker's own deque and helping
+// until its share has run. The futures are dropped at once (the tasks still run).
 BenchRun run_submit_throughput(const BenchArgs& args) {
-  ThreadPool pool{{.threads = static_cast<std::size_t>(args.threads)}};
+  const auto threads = static_cast<std::size_t>(args.threads);
+  ThreadPool pool{{.threads = threads}};
   const long n = args.n;
   std::atomic<long> ran{0};
   auto count = [&ran] { ran.fetch_add(1, std::memory_order_relaxed); };
@@ -59,14 +60,24 @@ BenchRun run_submit_throughput(const BenchArgs& args) {
   const double outside_ms = ms_since(outside_start);
   const long outside_ran = ran.exchange(0);
 
+  struct alignas(64) RootCount {
+    std::atomic<long> ran{0};
+  };
+  std::vector<RootCount> roots(threads);
   const auto inside_start = Clock::now();
-  pool.submit([&] {
-       for (long i = 0; i < n; ++i) (void)pool.submit(count);
-       while (ran.load(std::memory_order_relaxed) < n)
-         if (!ThreadPool::help_once()) std::this_thread::yield();
-     }).get();
+  std::vector<Future<void>> root_futures;
+  for (std::size_t r = 0; r < threads; ++r) {
+    const long share = n / static_cast<long>(threads) + (static_cast<long>(r) < n % static_cast<long>(threads) ? 1 : 0);
+    root_futures.push_back(pool.submit([&pool, share, &mine = roots[r].ran] {
+      for (long i = 0; i < share; ++i) (void)pool.submit([&mine] { mine.fetch_add(1, std::memory_order_relaxed); });
+      while (mine.load(std::memory_order_relaxed) < share)
+        if (!ThreadPool::help_once()) std::this_thread::yield();
+    }));
+  }
+  for (auto& f : root_futures) f.get();
   const double inside_ms = ms_since(inside_start);
-  const long inside_ran = ran.load();
+  long inside_ran = 0;
+  for (auto& r : roots) inside_ran += r.ran.load();
 
   BenchRun run{inside_ms, outside_ran == n ? inside_ran : outside_ran};
   run.extra["outside_ms"] = outside_ms;

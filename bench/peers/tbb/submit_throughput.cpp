@@ -13,8 +13,9 @@
 //      it in the arena's shared FIFO queue; defer ties it to a task_group so that it can
 //      be waited for; plain arena.enqueue(f) is fire-and-forget with no way to wait).
 //      Then it waits with arena.execute([&] { group.wait(); }).
-//  (b) inside: a root task, enqueued the same way, makes a tbb::task_group, calls
-//      run(task) n times (spawns into the running worker's own deque) and wait()s.
+//  (b) inside: T root tasks, enqueued the same way (one per worker), each make a
+//      tbb::task_group, call run(task) for their share of the n tasks (spawns into the
+//      running worker's own deque) and wait().
 // A tbb::global_control lets oneTBB start T workers even if T is the core count or more
 // (its default limit is cores - 1 workers). While the main thread waits in
 // arena.execute() it may take a free slot and run tasks too; there are never more than T
@@ -100,15 +101,20 @@ double submit_from_outside(tbb::task_arena& arena, long n, TaskCounter& counter)
   return ms_since(start);
 }
 
-// (b) n tasks spawned by a root task running on one of the arena's workers.
-double submit_from_inside(tbb::task_arena& arena, long n, TaskCounter& counter) {
+// (b) n tasks spawned from inside the arena: T root tasks (one per worker, as the workers
+// pick them up), each making a tbb::task_group, running its share of the n children into
+// its worker's own deque, and waiting for them.
+double submit_from_inside(tbb::task_arena& arena, long n, int threads, TaskCounter& counter) {
   tbb::task_group root_group;
   const auto start = Clock::now();
-  arena.enqueue(root_group.defer([n, &counter] {
-    tbb::task_group children;
-    for (long i = 0; i < n; ++i) children.run([&counter] { counter.count_one(); });
-    children.wait();
-  }));
+  for (int r = 0; r < threads; ++r) {
+    const long share = n / threads + (r < n % threads ? 1 : 0);
+    arena.enqueue(root_group.defer([share, &counter] {
+      tbb::task_group children;
+      for (long i = 0; i < share; ++i) children.run([&counter] { counter.count_one(); });
+      children.wait();
+    }));
+  }
   arena.execute([&root_group] { root_group.wait(); });
   return ms_since(start);
 }
@@ -132,7 +138,7 @@ int main(int argc, char** argv) {
   TaskCounter counter(arena.max_concurrency());
   const double outside_ms = submit_from_outside(arena, n, counter);
   const long outside_ran = counter.take();
-  const double inside_ms = submit_from_inside(arena, n, counter);
+  const double inside_ms = submit_from_inside(arena, n, threads, counter);
   const long inside_ran = counter.take();
   // Right only if each case ran exactly n tasks; otherwise the first wrong count.
   const long result = outside_ran != n ? outside_ran : inside_ran;
