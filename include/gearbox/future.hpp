@@ -20,6 +20,10 @@
 // Thread-safety: a Promise and its Future may be used on different threads at once. Each
 // of them is itself used by one thread at a time.
 //
+// Toolchain note: g++ 12 destroys the captures of a lambda temporary twice when it is an
+// argument inside a co_await expression (`co_await pool.submit([s] {...})` with a
+// std::string capture). Make the future in a statement of its own, then co_await it.
+//
 // Memory ordering: the result is written before the promise publishes it with a release
 // operation (the exchange of m_waiter); the consumer reads it only after an acquire load
 // or exchange that sees the publication. So a consumer sees everything the producer did
@@ -58,6 +62,17 @@ struct FutureContinuation {
   explicit FutureContinuation(Fn fire) noexcept : m_fire(fire) {}
   Fn m_fire;
 };
+
+// now + limit, or no deadline at all when that would overflow (wait_for(hours::max())).
+template <class Rep, class Period>
+std::optional<std::chrono::steady_clock::time_point> deadline_after(std::chrono::duration<Rep, Period> limit) {
+  using Clock = std::chrono::steady_clock;
+  const auto now = Clock::now();
+  if (limit <= limit.zero()) return now;
+  const auto room = std::chrono::duration<double>(Clock::time_point::max() - now);
+  if (std::chrono::duration<double>(limit) >= room) return std::nullopt;
+  return now + std::chrono::ceil<Clock::duration>(limit);
+}
 
 template <class T>
 using stored_t = std::conditional_t<std::is_void_v<T>, std::monostate,
@@ -146,7 +161,9 @@ public:
   // The result, moved out (rethrows a stored exception). Only once, after ready().
   T take() {
     m_observed = true;
-    if (m_result.index() == 2) std::rethrow_exception(std::get<2>(m_result));
+    // The exception moves out, so the consumer holds its only reference and it is freed on
+    // the consumer's thread (not by whichever side releases the state last).
+    if (m_result.index() == 2) std::rethrow_exception(std::exchange(std::get<2>(m_result), nullptr));
     if constexpr (std::is_void_v<T>)
       return;
     else if constexpr (std::is_reference_v<T>)
@@ -231,8 +248,7 @@ public:
   // Waits up to `limit` for the result; true if it is there. Does not take it.
   template <class Rep, class Period>
   bool wait_for(std::chrono::duration<Rep, Period> limit) const {
-    return checked_state()->wait(std::chrono::steady_clock::now() +
-                                 std::chrono::ceil<std::chrono::steady_clock::duration>(limit));
+    return checked_state()->wait(detail::deadline_after(limit));
   }
   void wait() const { checked_state()->wait(std::nullopt); }
 

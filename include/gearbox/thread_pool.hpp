@@ -161,21 +161,36 @@ private:
 template <class R, class Call>
 void detail::SubmitJob<R, Call>::run(Job* base) noexcept {
   auto* self = static_cast<SubmitJob*>(base);
+  // The call (and its captures) is destroyed before the result is published, so whoever
+  // waits for the result knows the captures are gone.
+  std::exception_ptr error;
+  std::optional<stored_t<R>> value;
   if (self->m_pool && self->m_pool->cancelling()) {
-    self->set_exception(std::make_exception_ptr(Cancelled{}));
+    error = std::make_exception_ptr(Cancelled{});
   } else {
     try {
       if constexpr (std::is_void_v<R>) {
         (*self->m_call)();
-        self->set_value();
+        value.emplace();
+      } else if constexpr (std::is_reference_v<R>) {
+        value.emplace(std::addressof((*self->m_call)()));
       } else {
-        self->set_value((*self->m_call)());
+        value.emplace((*self->m_call)());
       }
     } catch (...) {
-      self->set_exception(std::current_exception());
+      error = std::current_exception();
     }
   }
   self->m_call.reset();
+  if (error) {
+    self->set_exception(std::move(error));
+  } else if constexpr (std::is_void_v<R>) {
+    self->set_value();
+  } else if constexpr (std::is_reference_v<R>) {
+    self->set_value(**value);
+  } else {
+    self->set_value(std::move(*value));
+  }
   self->release();  // the producer's reference
 }
 
@@ -219,12 +234,18 @@ void ThreadPool::parallel_for(std::size_t begin, std::size_t end, F&& body) {
   };
   std::vector<Future<void>> parts;
   parts.reserve(chunks);
-  // From a worker, the caller runs the first chunk itself; from outside, every chunk is a job.
-  const bool inline_first = current() == this;
-  for (std::size_t b = begin + (inline_first ? step : 0); b < end; b += step)
-    parts.push_back(submit([&run_chunk, b, e = std::min(end, b + step)] { run_chunk(b, e); }));
   std::exception_ptr first;
-  if (inline_first) {
+  // From a worker, the caller runs the first chunk itself; from outside, every chunk is a job.
+  // If a submit fails (shutdown, bad_alloc), the chunks already submitted still use this
+  // frame: wait for them below before rethrowing.
+  const bool inline_first = current() == this;
+  try {
+    for (std::size_t b = begin + (inline_first ? step : 0); b < end; b += step)
+      parts.push_back(submit([&run_chunk, b, e = std::min(end, b + step)] { run_chunk(b, e); }));
+  } catch (...) {
+    first = std::current_exception();
+  }
+  if (inline_first && !first) {
     try {
       run_chunk(begin, std::min(end, begin + step));
     } catch (...) {

@@ -89,14 +89,13 @@ struct Loop::Impl : detail::IoWatcher {
   static void on_wake(detail::IoWatcher* self, std::uint32_t) noexcept {
     auto* impl = static_cast<Impl*>(self);
     std::uint64_t count;
-    [[maybe_unused]] ssize_t n = ::read(impl->m_wake_fd, &count, sizeof count);
-    // Memory ordering: this store is sequenced before taking m_remote_mutex below. A poster
-    // that pushes after our drain releases the mutex after we do, so its exchange (acq_rel)
-    // comes after this store and sees false: it writes the eventfd again. Nothing is missed.
-    impl->m_wake_pending.store(false, std::memory_order_release);
     detail::Runnable* head;
     {
+      // Under the mutex, with post(): a poster that comes after this sees the flag clear
+      // and writes the eventfd again, so nothing posted is missed.
       std::lock_guard lock(impl->m_remote_mutex);
+      [[maybe_unused]] ssize_t n = ::read(impl->m_wake_fd, &count, sizeof count);
+      impl->m_wake_pending.store(false, std::memory_order_relaxed);
       head = std::exchange(impl->m_remote_head, nullptr);
       impl->m_remote_tail = &impl->m_remote_head;
     }
@@ -117,8 +116,8 @@ struct Loop::Impl : detail::IoWatcher {
   std::mutex m_remote_mutex;
   detail::Runnable* m_remote_head = nullptr;          // written under m_remote_mutex
   detail::Runnable** m_remote_tail = &m_remote_head;  // written under m_remote_mutex
-  // true: an eventfd write is pending or done and not yet consumed by on_wake. Set by
-  // posters (exchange), cleared by the loop in on_wake.
+  // true: the eventfd has been written and on_wake has not consumed it yet. Written under
+  // m_remote_mutex (set by post, cleared by on_wake); read without it only as a hint.
   std::atomic<bool> m_wake_pending{false};
   bool m_running = false;
   // Turns run back to back without looking at I/O (see run_turn).
@@ -136,7 +135,7 @@ Loop::Loop(LoopOptions options)
 
 Loop::~Loop() {
   // Cancel what is still alive and let it unwind, so destructors run and nothing leaks.
-  if (m_live_count > 0 || !m_ready.empty() || m_impl->m_wake_pending.load(std::memory_order_acquire)) {
+  if (m_live_count > 0 || !m_ready.empty() || m_impl->m_wake_pending.load(std::memory_order_relaxed)) {
     Loop* const outer = std::exchange(t_current_loop, this);
     // request_cancel only wakes or forwards; no task completes during the walk.
     m_live.for_each([](detail::ListNode* node) { detail::TaskCore::from_live_node(node)->request_cancel(); });
@@ -159,13 +158,17 @@ Loop& Loop::current_or_throw() {
 void Loop::post(std::function<void()> fn) { post(new PostedFunction(std::move(fn))); }
 
 void Loop::post(detail::Runnable* posted) noexcept {
-  {
-    std::lock_guard lock(m_impl->m_remote_mutex);
-    *m_impl->m_remote_tail = posted;
-    m_impl->m_remote_tail = &posted->m_next;
-  }
-  // Memory ordering: acq_rel exchange pairs with the release store in on_wake (see there).
-  if (!m_impl->m_wake_pending.exchange(true, std::memory_order_acq_rel)) {
+  // Everything, the eventfd write included, happens under m_remote_mutex: once a poster
+  // lets go of it, it never touches the loop again, so a loop that has run the posted work
+  // may be destroyed at once (a Future completed from another thread relies on this).
+  std::lock_guard lock(m_impl->m_remote_mutex);
+  posted->m_next = nullptr;
+  *m_impl->m_remote_tail = posted;
+  m_impl->m_remote_tail = &posted->m_next;
+  // Memory ordering: the flag is written under the mutex; its relaxed reads outside it
+  // (run_turn's busy check) are only hints, confirmed by on_wake under the mutex.
+  if (!m_impl->m_wake_pending.load(std::memory_order_relaxed)) {
+    m_impl->m_wake_pending.store(true, std::memory_order_relaxed);
     const std::uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(m_impl->m_wake_fd, &one, sizeof one);
   }
@@ -232,7 +235,7 @@ void Loop::run_until_done(detail::TaskCore& core) {
 void Loop::drain() {
   m_impl->m_running = true;
   // Posted functions still queued behind the eventfd are run too.
-  while (m_live_count > 0 || !m_ready.empty() || m_impl->m_wake_pending.load(std::memory_order_acquire)) run_turn(nullptr);
+  while (m_live_count > 0 || !m_ready.empty() || m_impl->m_wake_pending.load(std::memory_order_relaxed)) run_turn(nullptr);
   m_impl->m_running = false;
 }
 
@@ -253,8 +256,8 @@ void Loop::run_turn(const detail::TaskCore* target) {
   const bool finished = target ? target->done() : m_live_count == 0;
   int ready_io = 0;
   if (busy || finished) {
-    // Memory ordering: relaxed is enough for a hint; the eventfd read and the mutex in
-    // on_wake order the posted work itself. A post we miss here is seen next turn.
+    // Memory ordering: relaxed is enough for a hint; the mutex in on_wake orders the posted
+    // work itself. A post we miss here is seen next turn.
     const bool posted = impl.m_wake_pending.load(std::memory_order_relaxed);
     if (posted || ++impl.m_busy_turns >= Impl::k_busy_poll_interval) {
       impl.m_busy_turns = 0;

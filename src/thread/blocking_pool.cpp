@@ -16,21 +16,27 @@ class BlockingPool {
 public:
   void post(detail::Job* job) {
     std::unique_lock lock(m_mutex);
+    // A thread is started when no idle one is left for this call and the cap allows; if
+    // that fails, the call still queues as long as some thread exists to run it.
+    if (m_idle <= m_queued && m_threads < m_max_threads) {
+      try {
+        std::thread([this] { run(); }).detach();
+        ++m_threads;
+      } catch (...) {
+        if (m_threads == 0) throw;
+      }
+    }
     job->m_next = nullptr;
     *m_tail = job;
     m_tail = &job->m_next;
     ++m_queued;
-    if (m_idle > m_queued - 1) {
-      m_wake.notify_one();
-    } else if (m_threads < m_max_threads) {
-      ++m_threads;
-      std::thread([this] { run(); }).detach();
-    }
+    if (m_idle > 0) m_wake.notify_one();
   }
 
   void set_limit(std::size_t max_threads) {
     std::lock_guard lock(m_mutex);
     m_max_threads = max_threads < 1 ? 1 : max_threads;
+    m_wake.notify_all();  // a raised limit may let idle threads take queued calls
   }
 
   BlockingPoolStats stats() {
@@ -39,21 +45,27 @@ public:
   }
 
 private:
+  // A thread runs queued calls while fewer than m_max_threads calls run (so a lowered
+  // limit also holds for threads that already exist), and leaves after 10 s idle.
   void run() {
     pthread_setname_np(pthread_self(), "gearbox-block");
     std::unique_lock lock(m_mutex);
     for (;;) {
-      if (detail::Job* job = m_head) {
+      if (m_head && m_running < m_max_threads) {
+        detail::Job* job = m_head;
         m_head = job->m_next;
         if (!m_head) m_tail = &m_head;
         --m_queued;
+        ++m_running;
         lock.unlock();
         job->m_run(job);
         lock.lock();
+        --m_running;
+        if (m_head && m_idle > 0) m_wake.notify_one();  // a slot under the limit opened
         continue;
       }
       ++m_idle;
-      const bool woke = m_wake.wait_for(lock, k_idle_timeout, [this] { return m_head != nullptr; });
+      const bool woke = m_wake.wait_for(lock, k_idle_timeout, [this] { return m_head && m_running < m_max_threads; });
       --m_idle;
       if (!woke) break;
     }
@@ -69,6 +81,7 @@ private:
   std::size_t m_queued = 0;               // written under m_mutex
   std::size_t m_threads = 0;              // written under m_mutex
   std::size_t m_idle = 0;                 // written under m_mutex
+  std::size_t m_running = 0;              // calls running now; written under m_mutex
   std::size_t m_max_threads = 512;        // written under m_mutex
 };
 

@@ -34,6 +34,11 @@ struct ThreadPool::Impl {
     detail::WorkStealingDeque deque;  // pushed and popped by this worker only
     std::minstd_rand random;          // where to start stealing; this worker only
     int lifo_pops = 0;                // consecutive newest-first pops; this worker only
+    // True while this worker looks for or runs a job. Written by this worker only
+    // (release); read by workers deciding whether they may exit during shutdown (acquire),
+    // so that a job still running keeps helpers around for the children it may wait for.
+    // A stale read only delays an exit by one nap (park() re-checks every millisecond).
+    alignas(64) std::atomic<bool> busy{false};
     std::thread thread;
   };
 
@@ -66,10 +71,15 @@ struct ThreadPool::Impl {
 
   PoolState state() const noexcept { return static_cast<PoolState>(m_state.load(std::memory_order_acquire)); }
 
-  // Appends the chain first..last (linked through m_next) of `count` jobs.
-  void inject(detail::Job* first, detail::Job* last, std::size_t count) {
+  // Appends the chain first..last (linked through m_next) of `count` jobs. `external`: a
+  // post from outside the pool, refused (ShutdownError) once shutdown has begun. The check
+  // is made under m_inject_mutex, which shutdown() also takes to change the state, so a
+  // post is either refused or queued before the state changes (and then run or cancelled
+  // before shutdown() returns).
+  void inject(detail::Job* first, detail::Job* last, std::size_t count, bool external = false) {
     {
       std::lock_guard lock(m_inject_mutex);
+      if (external && state() != PoolState::running) throw ShutdownError("gearbox: submit to a ThreadPool that was shut down");
       last->m_next = nullptr;
       *m_inject_tail = first;
       m_inject_tail = &last->m_next;
@@ -77,7 +87,7 @@ struct ThreadPool::Impl {
     }
     notify();
   }
-  void inject(detail::Job* job) { inject(job, job, 1); }
+  void inject(detail::Job* job, bool external = false) { inject(job, job, 1, external); }
 
   // A worker whose deque is full moves the older half of it, with `job`, to the injection
   // queue in one batch (one lock for many jobs, as Tokio does), so that a task that submits
@@ -122,6 +132,7 @@ struct ThreadPool::Impl {
       tail->m_next = nullptr;
       m_inject_count.fetch_sub(taken, std::memory_order_relaxed);
     }
+    const bool moved = rest != nullptr;
     while (rest) {
       detail::Job* next = rest->m_next;
       if (!self->deque.push(rest)) {  // cannot happen: the share fits in half the deque
@@ -129,16 +140,15 @@ struct ThreadPool::Impl {
       }
       rest = next;
     }
-    if (self && self->deque.size_hint() > 1) notify(/*exact=*/false);
+    if (moved) notify();  // others may steal what we moved into our deque
     return job;
   }
 
-  // Wakes one parked worker, if any (see m_sleepers). A worker pushing to its own deque
-  // skips the fence (`exact` false): it may then miss a worker that is just parking, which
-  // costs parallelism but never progress (the owner runs its own deque; its next push
-  // wakes the sleeper). Work from outside the pool has no owner: it always fences.
-  void notify(bool exact = true) noexcept {
-    if (exact) std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Wakes one parked worker, if any (see m_sleepers). Always with the fence: a job may
+  // block on something other than a Future (a latch, a mutex) while its child waits in its
+  // deque, so a missed wake-up could be a deadlock, not just lost parallelism.
+  void notify() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (m_sleepers.load(std::memory_order_relaxed) == 0) return;
     m_epoch.fetch_add(1, std::memory_order_release);
     detail::wake_one(m_epoch);
@@ -181,6 +191,17 @@ struct ThreadPool::Impl {
     return nullptr;
   }
 
+  bool any_busy() const noexcept {
+    for (const auto& w : m_workers)
+      if (w->busy.load(std::memory_order_acquire)) return true;
+    return false;
+  }
+
+  void wake_everyone() noexcept {
+    m_epoch.fetch_add(1, std::memory_order_release);
+    detail::wake_all(m_epoch);
+  }
+
   detail::Job* spin_for_job(Worker& self) {
     const auto until = std::chrono::steady_clock::now() + k_spin_time;
     for (int round = 0;; ++round) {
@@ -195,7 +216,13 @@ struct ThreadPool::Impl {
     m_sleepers.fetch_add(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const std::uint32_t epoch = m_epoch.load(std::memory_order_acquire);
-    if (!work_visible() && state() == PoolState::running) detail::wait_on(m_epoch, epoch, std::nullopt);
+    // While running, sleep until woken; after shutdown, nap briefly (exit is re-checked).
+    if (!work_visible()) {
+      if (state() == PoolState::running)
+        detail::wait_on(m_epoch, epoch, std::nullopt);
+      else
+        detail::wait_on(m_epoch, epoch, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
+    }
     m_sleepers.fetch_sub(1, std::memory_order_relaxed);
   }
 
@@ -213,21 +240,25 @@ void ThreadPool::Impl::run_worker(Worker& self) {
   t_worker = &self;
   t_pool = this;
   for (;;) {
-    if (detail::Job* job = find_job(self)) {
+    // `busy` covers looking as well as running, so that no worker leaves while another
+    // holds a job it has found but not yet started.
+    self.busy.store(true, std::memory_order_release);
+    detail::Job* job = find_job(self);
+    // Nothing found: look again for a short while (work often arrives within microseconds,
+    // and a futex sleep and wake-up costs several).
+    if (!job) job = spin_for_job(self);
+    if (job) {
       job->m_run(job);
+      if (state() != PoolState::running) wake_everyone();  // idle workers re-check whether to exit
       continue;
     }
-    // Nothing found. While running, look again for a short while (work often arrives
-    // within microseconds, and a futex sleep and wake-up costs several), then sleep until
-    // work arrives. Once shut down, leave: the jobs still running elsewhere run what they
-    // submit themselves (or helpers steal it).
-    if (state() != PoolState::running) break;
-    if (detail::Job* job = spin_for_job(self)) {
-      job->m_run(job);
-      continue;
-    }
+    self.busy.store(false, std::memory_order_release);
+    // Once shut down, leave when no job runs anywhere: a running job may still submit
+    // children, or wait for one by other means than a Future.
+    if (state() != PoolState::running && !work_visible() && !any_busy()) break;
     park();
   }
+  self.busy.store(false, std::memory_order_release);
   t_worker = nullptr;
   t_pool = nullptr;
 }
@@ -264,17 +295,17 @@ bool ThreadPool::cancelling() const noexcept { return m_impl->state() == PoolSta
 
 void ThreadPool::post(detail::Job* job) {
   Impl& impl = *m_impl;
+  // After shutdown only the pool's own jobs may add work (fork-join in flight finishes);
+  // inject() refuses the others.
   const bool from_worker = Impl::t_pool == &impl;
-  // After shutdown only the pool's own jobs may add work (fork-join in flight finishes).
-  if (!from_worker && impl.state() != PoolState::running) throw ShutdownError("gearbox: submit to a ThreadPool that was shut down");
   if (from_worker) {
     if (Impl::t_worker->deque.push(job))
-      impl.notify(/*exact=*/false);
+      impl.notify();
     else
       impl.overflow(*Impl::t_worker, job);
     return;
   }
-  impl.inject(job);
+  impl.inject(job, /*external=*/true);
 }
 
 void ThreadPool::shutdown(ShutdownMode mode) {
@@ -282,11 +313,11 @@ void ThreadPool::shutdown(ShutdownMode mode) {
   const auto target = static_cast<std::uint32_t>(mode == ShutdownMode::wait ? PoolState::draining : PoolState::cancelling);
   // Memory ordering: release pairs with the acquire loads in state(). A cancel may follow
   // a wait (it only gets stricter), never the reverse.
-  std::uint32_t current = impl.m_state.load(std::memory_order_relaxed);
-  while (current < target && !impl.m_state.compare_exchange_weak(current, target, std::memory_order_acq_rel)) {
+  {
+    std::lock_guard lock(impl.m_inject_mutex);  // see inject(): no outside post slips past this
+    if (impl.m_state.load(std::memory_order_relaxed) < target) impl.m_state.store(target, std::memory_order_release);
   }
-  impl.m_epoch.fetch_add(1, std::memory_order_release);
-  detail::wake_all(impl.m_epoch);
+  impl.wake_everyone();
   if (Impl::t_pool == &impl) return;  // a job of this pool cannot join its own worker
   std::lock_guard lock(impl.m_shutdown_mutex);
   if (impl.m_joined) return;
