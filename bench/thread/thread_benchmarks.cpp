@@ -51,12 +51,14 @@ BenchRun run_submit_throughput(const BenchArgs& args) {
   const auto threads = static_cast<std::size_t>(args.threads);
   ThreadPool pool{{.threads = threads}};
   const long n = args.n;
+  // Memory ordering: each task counts with a release RMW and the waiters read with acquire,
+  // so once a waiter sees the full count, every task is done with the counter (it may die).
   std::atomic<long> ran{0};
-  auto count = [&ran] { ran.fetch_add(1, std::memory_order_relaxed); };
+  auto count = [&ran] { ran.fetch_add(1, std::memory_order_release); };
 
   auto outside_start = Clock::now();
   for (long i = 0; i < n; ++i) (void)pool.submit(count);
-  while (ran.load(std::memory_order_relaxed) < n) std::this_thread::yield();
+  while (ran.load(std::memory_order_acquire) < n) std::this_thread::yield();
   const double outside_ms = ms_since(outside_start);
   const long outside_ran = ran.exchange(0);
 
@@ -69,8 +71,8 @@ BenchRun run_submit_throughput(const BenchArgs& args) {
   for (std::size_t r = 0; r < threads; ++r) {
     const long share = n / static_cast<long>(threads) + (static_cast<long>(r) < n % static_cast<long>(threads) ? 1 : 0);
     root_futures.push_back(pool.submit([&pool, share, &mine = roots[r].ran] {
-      for (long i = 0; i < share; ++i) (void)pool.submit([&mine] { mine.fetch_add(1, std::memory_order_relaxed); });
-      while (mine.load(std::memory_order_relaxed) < share)
+      for (long i = 0; i < share; ++i) (void)pool.submit([&mine] { mine.fetch_add(1, std::memory_order_release); });
+      while (mine.load(std::memory_order_acquire) < share)
         if (!ThreadPool::help_once()) std::this_thread::yield();
     }));
   }
