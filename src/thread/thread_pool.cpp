@@ -62,6 +62,10 @@ struct ThreadPool::Impl {
   // parker sees the job and does not sleep. No wake-up is lost.
   std::atomic<std::uint32_t> m_sleepers{0};
   std::atomic<std::uint32_t> m_epoch{0};
+  // Workers searching for work: spinning after finding none, or woken from park and not
+  // yet past their first find. Relaxed: only notify()'s hint; correctness rests on the
+  // fences and on stop_searching passing the wake-up on.
+  std::atomic<std::uint32_t> m_searching{0};
 
   // PoolState. Written by shutdown(); read by posters and workers (acquire/release: a
   // worker that sees draining also sees every job queued before it).
@@ -114,7 +118,15 @@ struct ThreadPool::Impl {
     detail::Job* job;
     detail::Job* rest = nullptr;
     {
-      std::lock_guard lock(m_inject_mutex);
+      // A worker never waits for this lock: if a poster (or another worker) holds it, the
+      // worker looks elsewhere and comes back, so posters from outside are not held up by a
+      // crowd of idle workers polling the queue. The final drain (no worker) does wait.
+      std::unique_lock lock(m_inject_mutex, std::defer_lock);
+      if (self) {
+        if (!lock.try_lock()) return nullptr;
+      } else {
+        lock.lock();
+      }
       job = m_inject_head;
       if (!job) return nullptr;
       std::size_t taken = 1;
@@ -140,16 +152,22 @@ struct ThreadPool::Impl {
       }
       rest = next;
     }
-    if (moved) notify();  // others may steal what we moved into our deque
+    if (moved) notify(/*leave_to_searchers=*/false);  // others may steal what we moved into our deque
     return job;
   }
 
   // Wakes one parked worker, if any (see m_sleepers). Always with the fence: a job may
   // block on something other than a Future (a latch, a mutex) while its child waits in its
   // deque, so a missed wake-up could be a deadlock, not just lost parallelism.
-  void notify() noexcept {
+  //
+  // While some worker is searching (spinning, or just woken), the wake-up is left to it: it
+  // will find the job (in its spin, or in park()'s final check, which the fence protocol
+  // guarantees to see it), and the last searcher to find work wakes another worker if work
+  // is left (see stop_searching). So a busy poster makes no system call per job.
+  void notify(bool leave_to_searchers = true) noexcept {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (m_sleepers.load(std::memory_order_relaxed) == 0) return;
+    if (leave_to_searchers && m_searching.load(std::memory_order_relaxed) > 0) return;
     m_epoch.fetch_add(1, std::memory_order_release);
     detail::wake_one(m_epoch);
   }
@@ -191,6 +209,14 @@ struct ThreadPool::Impl {
     return nullptr;
   }
 
+  // A searching worker stops searching. The last searcher to find work wakes a parked
+  // worker if work is left, so that wake-ups skipped by notify() are passed along a chain
+  // (Tokio's scheduler does the same).
+  void stop_searching(bool found) noexcept {
+    const bool last = m_searching.fetch_sub(1, std::memory_order_relaxed) == 1;
+    if (found && last && work_visible()) notify(/*leave_to_searchers=*/false);
+  }
+
   bool any_busy() const noexcept {
     for (const auto& w : m_workers)
       if (w->busy.load(std::memory_order_acquire)) return true;
@@ -202,12 +228,18 @@ struct ThreadPool::Impl {
     detail::wake_all(m_epoch);
   }
 
-  detail::Job* spin_for_job(Worker& self) {
+  detail::Job* spin(Worker& self) {
     const auto until = std::chrono::steady_clock::now() + k_spin_time;
     for (int round = 0;; ++round) {
-      for (int i = 0; i < 32; ++i) cpu_relax();
+      // First a few rounds of busy-waiting; then yield the core between looks, so that a
+      // thread feeding the pool from outside (more threads than cores) is not starved.
+      if (round < 8) {
+        for (int i = 0; i < 32; ++i) cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
       if (detail::Job* job = find_job(self)) return job;
-      if ((round & 15) == 15 && std::chrono::steady_clock::now() >= until) return nullptr;
+      if ((round & 7) == 7 && std::chrono::steady_clock::now() >= until) return nullptr;
     }
   }
   static constexpr std::chrono::microseconds k_spin_time{50};
@@ -239,14 +271,25 @@ thread_local ThreadPool::Impl* ThreadPool::Impl::t_pool = nullptr;
 void ThreadPool::Impl::run_worker(Worker& self) {
   t_worker = &self;
   t_pool = this;
+  bool searching = false;
   for (;;) {
     // `busy` covers looking as well as running, so that no worker leaves while another
     // holds a job it has found but not yet started.
     self.busy.store(true, std::memory_order_release);
     detail::Job* job = find_job(self);
     // Nothing found: look again for a short while (work often arrives within microseconds,
-    // and a futex sleep and wake-up costs several).
-    if (!job) job = spin_for_job(self);
+    // and a futex sleep and wake-up costs several), counted as searching.
+    if (!job) {
+      if (!searching) {
+        m_searching.fetch_add(1, std::memory_order_relaxed);
+        searching = true;
+      }
+      job = spin(self);
+    }
+    if (searching) {
+      searching = false;
+      stop_searching(job != nullptr);
+    }
     if (job) {
       job->m_run(job);
       if (state() != PoolState::running) wake_everyone();  // idle workers re-check whether to exit
@@ -257,6 +300,8 @@ void ThreadPool::Impl::run_worker(Worker& self) {
     // children, or wait for one by other means than a Future.
     if (state() != PoolState::running && !work_visible() && !any_busy()) break;
     park();
+    m_searching.fetch_add(1, std::memory_order_relaxed);  // woken: search, and pass it on
+    searching = true;
   }
   self.busy.store(false, std::memory_order_release);
   t_worker = nullptr;
