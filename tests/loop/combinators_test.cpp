@@ -31,67 +31,20 @@
 
 #include <gtest/gtest.h>
 
+#include "support/env.hpp"
+
 namespace gb = gearbox;
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 
 namespace {
 
-using Log = std::vector<std::string>;
-
-struct Failure : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::string describe(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const gb::Cancelled&) {
-    return "Cancelled";
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
-
-struct Lifetimes {
-  int constructed = 0;
-  int destroyed = 0;
-  int alive() const { return constructed - destroyed; }
-};
-
-// Held as a local in child coroutines: its destructor runs when the child's frame unwinds.
-class Tracked {
-public:
-  explicit Tracked(Lifetimes& lifetimes) : m_lifetimes(&lifetimes) { ++m_lifetimes->constructed; }
-  Tracked(const Tracked& other) : m_lifetimes(other.m_lifetimes) { ++m_lifetimes->constructed; }
-  Tracked& operator=(const Tracked&) = delete;
-  ~Tracked() { ++m_lifetimes->destroyed; }
-
-private:
-  Lifetimes* m_lifetimes;
-};
-
-// One test's world. The log, the counters and the reported failures are declared before
-// the loop, so they outlive whatever the loop's destructor still unwinds.
-struct Env {
-  Log log;
-  Log unhandled;  // failures reported to LoopOptions::on_unhandled_exception
-  Lifetimes life;
-  gb::ManualClock clock;
-  gb::Clock::time_point start = clock.now();
-  gb::Loop loop{{.clock = &clock,
-                 .auto_advance = true,
-                 .on_unhandled_exception = [this](std::exception_ptr e) { unhandled.push_back(describe(e)); }}};
-
-  long long ms() const { return std::chrono::duration_cast<milliseconds>(clock.now() - start).count(); }
-  void note(const std::string& event) { log.push_back(event + " @" + std::to_string(ms())); }
-  // Tasks still alive on the loop (the root task counts) and child frames not destroyed.
-  std::string state() const {
-    return "(live " + std::to_string(loop.live_tasks()) + ", alive " + std::to_string(life.alive()) + ")";
-  }
-};
+using gearbox_test::describe;
+using gearbox_test::Env;
+using gearbox_test::Failure;
+using gearbox_test::Lifetimes;
+using gearbox_test::Log;
+using gearbox_test::Tracked;
 
 gb::Task<void> noter(Env& env, std::string name) {
   env.note(name);

@@ -15,37 +15,15 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_loop.hpp"
+
 namespace gb = gearbox;
 using namespace std::chrono_literals;
+using gearbox_test::describe;
+using gearbox_test::note_when_run;
+using gearbox_test::run_on_test_loop;
 
 namespace {
-
-std::string describe(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
-
-// Runs `task` on a loop whose manual clock jumps to the next timer whenever every task
-// waits: timed interleavings are deterministic, nothing sleeps, and a lost wake-up ends
-// the run with a "deadlock" std::logic_error instead of a hang.
-template <class T>
-T run_on_test_loop(gb::Task<T> task) {
-  gb::ManualClock clock;
-  gb::Loop loop{{.clock = &clock,
-                 .auto_advance = true,
-                 .on_unhandled_exception = [](std::exception_ptr e) { ADD_FAILURE() << "unhandled: " << describe(e); }}};
-  return loop.run(std::move(task));
-}
-
-gb::Task<void> note_when_run(bool& ran) {
-  ran = true;
-  co_return;
-}
 
 // Sleeps `delay`, acquires a permit, appends `id` to `order`, and keeps the permit
 // (the test gives it back).
