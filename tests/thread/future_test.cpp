@@ -26,6 +26,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/lifetimes.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <coroutine>
@@ -52,45 +54,9 @@ struct Failure : std::runtime_error {
 
 // Counts constructions (copies and moves included) and destructions of Tracked values, on
 // any thread. A Tracked destroyed twice, or used after its destruction, bumps `corrupt`.
-struct Lifetimes {
-  std::atomic<int> constructed{0};
-  std::atomic<int> destroyed{0};
-  std::atomic<int> corrupt{0};
-  int alive() const { return constructed.load() - destroyed.load(); }
-};
-
-class Tracked {
-public:
-  Tracked(Lifetimes& lifetimes, int value) : m_lifetimes(&lifetimes), m_value(value) { ++lifetimes.constructed; }
-  Tracked(const Tracked& other) : m_lifetimes(other.m_lifetimes), m_value(other.value()) { ++m_lifetimes->constructed; }
-  Tracked(Tracked&& other) noexcept : m_lifetimes(other.m_lifetimes), m_value(other.value()) {
-    ++m_lifetimes->constructed;
-  }
-  Tracked& operator=(const Tracked&) = delete;
-  ~Tracked() {
-    if (m_canary != k_alive) ++m_lifetimes->corrupt;
-    m_canary = k_dead;
-    ++m_lifetimes->destroyed;
-  }
-  int value() const {
-    if (m_canary != k_alive) ++m_lifetimes->corrupt;
-    return m_value;
-  }
-
-private:
-  static constexpr unsigned k_alive = 0xA11CEu;
-  static constexpr unsigned k_dead = 0xDEADu;
-  Lifetimes* m_lifetimes;
-  int m_value;
-  unsigned m_canary = k_alive;
-};
-
-// How many times `needle` occurs in `haystack`.
-std::size_t count_of(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (std::size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + needle.size())) ++n;
-  return n;
-}
+using gearbox_test::count_of;
+using gearbox_test::Lifetimes;
+using gearbox_test::Tracked;
 
 // A coroutine with a plain promise: starts at once, frees itself at the end, belongs to
 // no loop and no pool.

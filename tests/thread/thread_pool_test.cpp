@@ -26,6 +26,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/lifetimes.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -54,44 +56,9 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct Lifetimes {
-  std::atomic<int> constructed{0};
-  std::atomic<int> destroyed{0};
-  std::atomic<int> corrupt{0};  // a destroyed object used or destroyed again
-  int alive() const { return constructed.load() - destroyed.load(); }
-};
-
-class Tracked {
-public:
-  Tracked(Lifetimes& lifetimes, int value) : m_lifetimes(&lifetimes), m_value(value) { ++lifetimes.constructed; }
-  Tracked(const Tracked& other) : m_lifetimes(other.m_lifetimes), m_value(other.value()) { ++m_lifetimes->constructed; }
-  Tracked(Tracked&& other) noexcept : m_lifetimes(other.m_lifetimes), m_value(other.value()) {
-    ++m_lifetimes->constructed;
-  }
-  Tracked& operator=(const Tracked&) = delete;
-  ~Tracked() {
-    if (m_canary != k_alive) ++m_lifetimes->corrupt;
-    m_canary = k_dead;
-    ++m_lifetimes->destroyed;
-  }
-  int value() const {
-    if (m_canary != k_alive) ++m_lifetimes->corrupt;
-    return m_value;
-  }
-
-private:
-  static constexpr unsigned k_alive = 0xA11CEu;
-  static constexpr unsigned k_dead = 0xDEADu;
-  Lifetimes* m_lifetimes;
-  int m_value;
-  unsigned m_canary = k_alive;
-};
-
-std::size_t count_of(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (std::size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + needle.size())) ++n;
-  return n;
-}
+using gearbox_test::count_of;
+using gearbox_test::Lifetimes;
+using gearbox_test::Tracked;
 
 // The message of a stored failure. Tests read a failure that a worker produced only after
 // joining the pool, while holding their own exception_ptr: the worker drops its reference
