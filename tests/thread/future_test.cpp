@@ -52,8 +52,7 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Counts constructions (copies and moves included) and destructions of Tracked values, on
-// any thread. A Tracked destroyed twice, or used after its destruction, bumps `corrupt`.
+// Lifetime counting (tests/support/lifetimes.hpp).
 using gearbox_test::count_of;
 using gearbox_test::Lifetimes;
 using gearbox_test::Tracked;
