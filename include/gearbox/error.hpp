@@ -7,9 +7,13 @@
 //          ├─ ChannelClosed   a send on a closed Channel
 //          ├─ BrokenPromise   a Promise was destroyed without a result
 //          ├─ ShutdownError   work submitted to a pool that was shut down
-//          └─ IoError         a system call failed (errno and the operation's name)
+//          ├─ IoError         a system call failed (errno and the operation's name)
+//          ├─ UnexpectedEof   the peer closed a stream in the middle of a message
+//          ├─ LineTooLong     a line longer than the reader's limit (the rest is skipped)
+//          └─ ResolveError    a host name could not be resolved (getaddrinfo's code)
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -60,6 +64,37 @@ public:
 private:
   int m_errno;
   std::string m_operation;
+};
+
+// The stream ended before a whole message arrived: read_exact got EOF after some bytes,
+// or a line reader got EOF in the middle of a line.
+class UnexpectedEof : public Error {
+public:
+  explicit UnexpectedEof(const std::string& operation)
+      : Error(operation + ": the peer closed the stream in the middle of a message") {}
+};
+
+// A line reader found no end of line within its limit. The reader skips the rest of that
+// line, so the caller can answer with an error and go on reading the next one.
+class LineTooLong : public Error {
+public:
+  explicit LineTooLong(std::size_t limit)
+      : Error("read_line: line longer than " + std::to_string(limit) + " bytes"), m_limit(limit) {}
+  std::size_t limit() const noexcept { return m_limit; }
+
+private:
+  std::size_t m_limit;
+};
+
+// getaddrinfo failed. code() is its EAI_* code (EAI_NONAME: no such host).
+class ResolveError : public Error {
+public:
+  ResolveError(int code, const std::string& host, const std::string& reason)
+      : Error("resolve " + host + ": " + reason), m_code(code) {}
+  int code() const noexcept { return m_code; }
+
+private:
+  int m_code;
 };
 
 }  // namespace gearbox

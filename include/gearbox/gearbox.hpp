@@ -10,6 +10,16 @@
 #include <gearbox/future.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/loop.hpp>
+#include <gearbox/net/address.hpp>
+#include <gearbox/net/buffered_reader.hpp>
+#include <gearbox/net/resolve.hpp>
+#include <gearbox/net/stream.hpp>
+#include <gearbox/net/tcp.hpp>
+#include <gearbox/net/udp.hpp>
+#include <gearbox/net/unix.hpp>
+#include <gearbox/os/file.hpp>
+#include <gearbox/os/process.hpp>
+#include <gearbox/os/signal.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/sync/channel.hpp>
 #include <gearbox/sync/event.hpp>

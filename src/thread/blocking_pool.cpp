@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include "thread/signals_blocked.hpp"
+
 namespace gearbox {
 namespace {
 
@@ -20,6 +22,7 @@ public:
     // that fails, the call still queues as long as some thread exists to run it.
     if (m_idle <= m_queued && m_threads < m_max_threads) {
       try {
+        const detail::SignalsBlocked blocked;  // the thread inherits a mask blocking signals
         std::thread([this] { run(); }).detach();
         ++m_threads;
       } catch (...) {

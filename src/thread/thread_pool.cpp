@@ -11,6 +11,7 @@
 #include <gearbox/detail/blocking_wait.hpp>
 
 #include "thread/work_stealing_deque.hpp"
+#include "thread/signals_blocked.hpp"
 
 namespace gearbox {
 namespace {
@@ -316,6 +317,7 @@ ThreadPool::ThreadPool(ThreadPoolOptions options) : m_impl(std::make_unique<Impl
   for (std::size_t i = 0; i < threads; ++i)
     m_impl->m_workers.push_back(std::make_unique<Impl::Worker>(options.local_queue_capacity, seed_source()));
   try {
+    const detail::SignalsBlocked blocked;  // workers inherit a mask blocking signals
     for (std::size_t i = 0; i < threads; ++i) {
       Impl::Worker& worker = *m_impl->m_workers[i];
       worker.thread = std::thread([impl = m_impl.get(), &worker, i] {

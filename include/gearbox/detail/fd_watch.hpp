@@ -17,10 +17,15 @@
 // descriptor that is always ready cannot starve the loop). Hang-up and error mark both
 // directions ready, so the next read or write reports them.
 //
+// A watch made with `assume_ready` starts with both directions marked ready: the owner's
+// first read or write is then simply tried (a fresh socket is usually writable, and an
+// accepted one often has data), and EAGAIN tells it otherwise.
+//
 // At most one task waits per direction (std::logic_error otherwise). Waits are
 // cancellation points: a cancelled task throws Cancelled and the watch stays usable.
-// Thread-safety: the loop's thread only. Destruction: no task may be waiting; the
-// descriptor is unregistered (not closed: the owner closes it).
+// Thread-safety: the loop's thread only. Destruction: no task may be waiting (call
+// wake_waiters() first, as a close does); the descriptor is unregistered (not closed: the
+// owner closes it).
 #pragma once
 
 #include <coroutine>
@@ -36,7 +41,9 @@ namespace gearbox::detail {
 
 class FdWatch : private IoWatcher {
 public:
-  FdWatch(Loop& loop, int fd) : IoWatcher(&FdWatch::on_ready), m_loop(&loop), m_fd(fd) {
+  FdWatch(Loop& loop, int fd, bool assume_ready = false)
+      : IoWatcher(&FdWatch::on_ready), m_loop(&loop), m_fd(fd) {
+    m_direction[k_read].ready = m_direction[k_write].ready = assume_ready;
     loop.watch(fd, this, io_events::readable | io_events::writable);
   }
   FdWatch(const FdWatch&) = delete;
@@ -44,10 +51,18 @@ public:
   ~FdWatch() { m_loop->unwatch(m_fd); }
 
   int fd() const noexcept { return m_fd; }
+  Loop& loop() const noexcept { return *m_loop; }
   bool hung_up() const noexcept { return m_hung_up; }
 
   void clear_readable() noexcept { m_direction[k_read].ready = false; }
   void clear_writable() noexcept { m_direction[k_write].ready = false; }
+
+  // Resumes the tasks waiting in either direction (as if the descriptor became ready), so
+  // that the owner can close it: they find it closed when they retry their operation.
+  void wake_waiters() noexcept {
+    mark_ready(k_read);
+    mark_ready(k_write);
+  }
 
   class Awaiter : private CancelSlot {
   public:

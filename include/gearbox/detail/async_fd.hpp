@@ -1,0 +1,96 @@
+// AsyncFd: an owned, non-blocking file descriptor and the loop operations on it (read,
+// write, accept, connect, datagrams). The one implementation behind every socket and pipe
+// type in gearbox/net and gearbox/os; those types add only what is their own (addresses,
+// options, how they are made).
+//
+// Attaching: the descriptor is registered with a loop's reactor at its first operation,
+// on the loop of the task that awaits it (so a listener can be bound in main() before the
+// loop runs). From then on only that loop's thread may use it (std::logic_error otherwise).
+//
+// Readiness: a read or write is tried at once while the descriptor may be ready, and the
+// task waits for the reactor's next edge only after EAGAIN, or after a short read or write
+// (which means the kernel's buffer was drained or filled; edge-triggered epoll reports the
+// next change, so nothing is missed). Every operation that finds the descriptor ready is
+// counted against the task's resume budget, so a socket that is always ready cannot starve
+// the loop. Every operation is a cancellation point (Cancelled).
+//
+// Errors: IoError with errno and the operation's name ("read", "connect", ...). After
+// close(), a task still waiting is resumed and gets IoError(EBADF).
+//
+// Thread-safety: none; the attached loop's thread only. Moving or destroying an AsyncFd
+// while a task awaits one of its operations is undefined: close() it first and let the
+// waiters end.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <gearbox/task.hpp>
+
+namespace gearbox {
+class Loop;
+}
+
+namespace gearbox::detail {
+
+class FdWatch;
+
+class AsyncFd {
+public:
+  AsyncFd() noexcept;
+  // Takes ownership of `fd`, which must be non-blocking.
+  explicit AsyncFd(int fd) noexcept;
+  AsyncFd(AsyncFd&& other) noexcept;
+  AsyncFd& operator=(AsyncFd&& other) noexcept;
+  ~AsyncFd();
+
+  int fd() const noexcept { return m_fd; }
+  bool is_open() const noexcept { return m_fd >= 0; }
+  // Wakes any waiting task (it gets IoError(EBADF)), unregisters and closes. Idempotent.
+  void close() noexcept;
+  // Gives the descriptor up without closing it (unregistered first). Returns it.
+  int release() noexcept;
+
+  // Bytes read into [data, data + size): 0 means end of stream (or size == 0).
+  Task<std::size_t> read(void* data, std::size_t size);
+  // Writes at least one byte (waiting until it can); returns how many.
+  Task<std::size_t> write_some(const void* data, std::size_t size);
+  // Writes all `size` bytes, across as many partial writes as it takes. If cancelled or
+  // failed part-way, some prefix of the data was written.
+  Task<void> write_all(const void* data, std::size_t size);
+  // A connection from a listening socket: a non-blocking, close-on-exec descriptor.
+  // Transient errors (ECONNABORTED, EINTR, EPROTO...) are retried. When the process is
+  // out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the connection stays
+  // queued in the kernel and accept backs off (1 ms, doubling to 256 ms) and retries, so
+  // the loop keeps serving the connections it has; `backoffs` counts those waits.
+  Task<int> accept(sockaddr_storage* peer, socklen_t* peer_size, std::uint64_t* backoffs);
+  // Connects this socket to `address`; throws IoError("connect") (ECONNREFUSED...).
+  Task<void> connect(const sockaddr* address, socklen_t size);
+  // One datagram into [data, data + size); returns its full length (more than `size` when
+  // it was truncated) and the sender's address.
+  Task<std::size_t> receive_from(void* data, std::size_t size, sockaddr_storage* from, socklen_t* from_size);
+  // Sends one datagram (to `address`, or to the connected peer when address is null).
+  Task<std::size_t> send_to(const void* data, std::size_t size, const sockaddr* address, socklen_t address_size);
+
+  // Waits for the descriptor's next readable edge, for descriptors that are not read
+  // (a pidfd becomes readable when its process exits). Call it only after a non-blocking
+  // check said "not yet": an edge seen before that check would not come again.
+  Task<void> wait_readable();
+
+  // Whether the descriptor is a socket (writes then use send(MSG_NOSIGNAL), so a closed
+  // peer is EPIPE rather than SIGPIPE). Set by the socket types; pipes leave it false.
+  void set_socket(bool is_socket) noexcept { m_is_socket = is_socket; }
+
+private:
+  FdWatch& watch(const char* operation);
+  void check_open(const char* operation) const;
+
+  int m_fd = -1;
+  bool m_is_socket = false;
+  std::unique_ptr<FdWatch> m_watch;  // made at the first operation, on that task's loop
+};
+
+}  // namespace gearbox::detail

@@ -1,0 +1,56 @@
+// Signals as awaitable events, so a server can shut down cleanly on Ctrl-C:
+//
+//   gb::spawn([]() -> gb::Task<void> {
+//     co_await gb::os::signal(SIGINT);        // the next SIGINT, as an event on the loop
+//     server.stop();
+//   }());
+//
+//   gb::os::SignalSet signals{SIGINT, SIGTERM};
+//   int which = co_await signals.wait();       // one delivery of either
+//
+// How: the signals are blocked in the calling thread and read from a signalfd, so they
+// arrive as readable data on the loop instead of interrupting it. A signalfd only sees a
+// signal that no thread takes by other means, so every thread of the process must block
+// it: gearbox's own threads (pools, to_thread) block all signals from birth; threads you
+// start yourself inherit the mask of the thread that starts them, so create the SignalSet
+// (or block the signals with pthread_sigmask) before starting them.
+//
+// A signal that arrives while nobody waits stays pending and is returned by the next wait
+// (standard signals do not queue: two SIGINTs before a wait are one). When the last
+// SignalSet of a signal in a thread is destroyed, that thread's mask is restored, so a
+// pending or later signal takes its normal course again (for SIGINT: the process ends).
+//
+// Thread-safety: a SignalSet belongs to the loop of its first wait and must be destroyed
+// on the thread that made it. Each wait is a cancellation point.
+#pragma once
+
+#include <initializer_list>
+#include <vector>
+
+#include <gearbox/detail/async_fd.hpp>
+#include <gearbox/task.hpp>
+
+namespace gearbox::os {
+
+class SignalSet {
+public:
+  // Blocks `signals` in the calling thread and opens a signalfd for them. IoError
+  // ("signalfd"); std::invalid_argument for a signal that cannot be caught (SIGKILL,
+  // SIGSTOP) or is out of range.
+  SignalSet(std::initializer_list<int> signals);
+  ~SignalSet();
+  SignalSet(const SignalSet&) = delete;
+  SignalSet& operator=(const SignalSet&) = delete;
+
+  // The number of the next signal of the set delivered to the process (or this thread).
+  [[nodiscard]] Task<int> wait();
+
+private:
+  std::vector<int> m_signals;
+  detail::AsyncFd m_fd;
+};
+
+// Waits for one delivery of `signal_number` (a SignalSet of one, for one wait).
+[[nodiscard]] Task<int> signal(int signal_number);
+
+}  // namespace gearbox::os

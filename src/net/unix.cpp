@@ -1,0 +1,75 @@
+#include <gearbox/net/unix.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <gearbox/error.hpp>
+
+#include "net/socket_util.hpp"
+
+namespace gearbox::net {
+
+UnixStream::UnixStream(gearbox::detail::AsyncFd fd) noexcept : ByteStream(std::move(fd)) { m_fd.set_socket(true); }
+
+Task<UnixStream> UnixStream::connect(std::string path) {
+  const SocketAddress address = SocketAddress::unix_path(path);
+  gearbox::detail::AsyncFd fd{sys::open_socket(AF_UNIX, SOCK_STREAM)};
+  fd.set_socket(true);
+  co_await fd.connect(address.native(), address.native_size());
+  co_return UnixStream{std::move(fd)};
+}
+
+std::pair<UnixStream, UnixStream> UnixStream::pair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) throw IoError(errno, "socketpair");
+  return {UnixStream{gearbox::detail::AsyncFd{fds[0]}}, UnixStream{gearbox::detail::AsyncFd{fds[1]}}};
+}
+
+UnixListener::UnixListener(UnixListener&& other) noexcept
+    : m_fd(std::move(other.m_fd)), m_path(std::move(other.m_path)), m_backoffs(other.m_backoffs) {
+  other.m_path.clear();
+}
+
+UnixListener& UnixListener::operator=(UnixListener&& other) noexcept {
+  if (this != &other) {
+    close();
+    m_fd = std::move(other.m_fd);
+    m_path = std::move(other.m_path);
+    m_backoffs = other.m_backoffs;
+    other.m_path.clear();
+  }
+  return *this;
+}
+
+UnixListener UnixListener::bind(std::string path, UnixListenOptions options) {
+  const SocketAddress address = SocketAddress::unix_path(path);
+  const bool in_file_system = path.front() != '@';
+  if (options.remove_stale && in_file_system) {
+    struct stat info{};
+    if (::lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) ::unlink(path.c_str());
+  }
+  const int fd = sys::open_socket(AF_UNIX, SOCK_STREAM);
+  sys::bind_socket(fd, address, options.backlog);
+  UnixListener listener;
+  listener.m_fd = gearbox::detail::AsyncFd{fd};
+  listener.m_fd.set_socket(true);
+  if (in_file_system) listener.m_path = std::move(path);
+  return listener;
+}
+
+Task<UnixStream> UnixListener::accept() {
+  const int fd = co_await m_fd.accept(nullptr, nullptr, &m_backoffs);
+  co_return UnixStream{gearbox::detail::AsyncFd{fd}};
+}
+
+void UnixListener::close() noexcept {
+  if (!m_fd.is_open()) return;
+  m_fd.close();
+  if (!m_path.empty()) ::unlink(m_path.c_str());
+  m_path.clear();
+}
+
+}  // namespace gearbox::net

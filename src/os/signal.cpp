@@ -1,0 +1,89 @@
+#include <gearbox/os/signal.hpp>
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <pthread.h>
+
+#include <array>
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+
+#include <gearbox/error.hpp>
+
+namespace gearbox::os {
+
+namespace {
+
+// How many SignalSets of this thread hold each signal blocked, and whether the signal was
+// already blocked before the first of them (then it stays blocked after the last).
+struct ThreadSignals {
+  std::array<int, _NSIG> users{};
+  std::array<bool, _NSIG> was_blocked{};
+};
+thread_local ThreadSignals t_signals;
+
+void check_catchable(int signal_number) {
+  if (signal_number <= 0 || signal_number >= _NSIG || signal_number == SIGKILL || signal_number == SIGSTOP)
+    throw std::invalid_argument("gearbox: signal " + std::to_string(signal_number) + " cannot be waited for");
+}
+
+// Blocks `signals` in this thread, remembering which were blocked already.
+void hold_signals(const std::vector<int>& signals, const sigset_t& set) {
+  sigset_t previous;
+  pthread_sigmask(SIG_BLOCK, &set, &previous);
+  for (int s : signals)
+    if (t_signals.users[s]++ == 0) t_signals.was_blocked[s] = sigismember(&previous, s) == 1;
+}
+
+// Undoes hold_signals: unblocks the signals no other SignalSet of this thread still holds.
+void release_signals(const std::vector<int>& signals) {
+  sigset_t restore;
+  sigemptyset(&restore);
+  bool any = false;
+  for (int s : signals) {
+    if (--t_signals.users[s] == 0 && !t_signals.was_blocked[s]) {
+      sigaddset(&restore, s);
+      any = true;
+    }
+  }
+  if (any) pthread_sigmask(SIG_UNBLOCK, &restore, nullptr);
+}
+
+}  // namespace
+
+SignalSet::SignalSet(std::initializer_list<int> signals) : m_signals(signals) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : m_signals) {
+    check_catchable(s);
+    sigaddset(&set, s);
+  }
+  hold_signals(m_signals, set);
+  const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    release_signals(m_signals);
+    throw IoError(error, "signalfd");
+  }
+  m_fd = detail::AsyncFd{fd};
+}
+
+SignalSet::~SignalSet() {
+  m_fd.close();
+  release_signals(m_signals);
+}
+
+Task<int> SignalSet::wait() {
+  signalfd_siginfo info{};
+  const std::size_t n = co_await m_fd.read(&info, sizeof info);
+  if (n != sizeof info) throw IoError(EIO, "signalfd read");
+  co_return static_cast<int>(info.ssi_signo);
+}
+
+Task<int> signal(int signal_number) {
+  SignalSet set{signal_number};
+  co_return co_await set.wait();
+}
+
+}  // namespace gearbox::os
