@@ -6,6 +6,7 @@
 //
 // The returned JoinHandle owns the task: dropping it cancels the task, detach() lets it
 // run on, co_await yields its result. Call from a task on a loop (or use Loop::spawn).
+// `start` says whether it first runs at the loop's next turn or at once (see Start).
 #pragma once
 
 #include <gearbox/join_handle.hpp>
@@ -15,8 +16,8 @@
 namespace gearbox {
 
 template <class T>
-JoinHandle<T> spawn(Task<T> task) {
-  return Loop::current_or_throw().spawn(std::move(task));
+JoinHandle<T> spawn(Task<T> task, Start start = Start::scheduled) {
+  return Loop::current_or_throw().spawn(std::move(task), start);
 }
 
 }  // namespace gearbox
