@@ -99,11 +99,16 @@ Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
   }
 }
 
+// One non-blocking write: bytes written, or -1 with errno (EAGAIN: the buffer is full).
+ssize_t AsyncFd::write_once(const void* data, std::size_t size) noexcept {
+  return m_is_socket ? ::send(m_fd, data, size, MSG_NOSIGNAL) : ::write(m_fd, data, size);
+}
+
 Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
   for (;;) {
     co_await watch("write").writable();
     check_open("write");
-    const ssize_t n = m_is_socket ? ::send(m_fd, data, size, MSG_NOSIGNAL) : ::write(m_fd, data, size);
+    const ssize_t n = write_once(data, size);
     if (n >= 0) {
       // A short write filled the kernel's buffer: the next one waits for room.
       if (static_cast<std::size_t>(n) < size) m_watch->clear_writable();
@@ -117,12 +122,22 @@ Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
   }
 }
 
+// The loop of write_some, inline: one coroutine frame per write_all, not one per piece.
 Task<void> AsyncFd::write_all(const void* data, std::size_t size) {
   const auto* bytes = static_cast<const std::byte*>(data);
   while (size > 0) {
-    const std::size_t n = co_await write_some(bytes, size);
-    bytes += n;
-    size -= n;
+    co_await watch("write").writable();
+    check_open("write");
+    const ssize_t n = write_once(bytes, size);
+    if (n >= 0) {
+      if (static_cast<std::size_t>(n) < size) m_watch->clear_writable();
+      bytes += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      m_watch->clear_writable();
+    } else if (errno != EINTR) {
+      throw IoError(errno, "write");
+    }
   }
 }
 

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -86,6 +87,7 @@ public:
 
 private:
   FdWatch& watch(const char* operation);
+  ssize_t write_once(const void* data, std::size_t size) noexcept;
   void check_open(const char* operation) const;
 
   int m_fd = -1;
