@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -175,6 +176,19 @@ WaitOutcome wait_for_child(Child& child, Fd& output_fd, std::string& output, Clo
   // end of file that a grandchild still holding the pipe could delay.
   if (output_fd.valid()) read_available(output_fd.get(), output);
   return WaitOutcome::exited;
+}
+
+long peak_rss_kb(pid_t pid) {
+  const std::string path = fmt::format("/proc/{}/status", pid);
+  std::FILE* status = std::fopen(path.c_str(), "re");
+  if (status == nullptr) return 0;
+  long kb = 0;
+  char line[256];
+  while (std::fgets(line, sizeof line, status) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(status);
+  return kb;
 }
 
 std::string signal_name(int signal) {

@@ -140,6 +140,14 @@ enum class WaitOutcome {
 WaitOutcome wait_for_child(Child& child, Fd& output_fd, std::string& output, Clock::time_point deadline,
                            const std::function<bool(std::string_view)>& ready = {});
 
+// The peak resident set of a running process's own memory, in KiB: VmHWM from
+// /proc/<pid>/status; 0 if it cannot be read (no such process, or it has exited: a
+// zombie has no memory left to report). Not wait4's ru_maxrss: Linux keeps in it the
+// largest memory the process ever had, and a child spawned by posix_spawn (or fork)
+// starts in its parent's memory until exec, so ru_maxrss reports at least the parent's
+// peak at the time of the spawn.
+long peak_rss_kb(pid_t pid);
+
 // "signal 11 (SIGSEGV: Segmentation fault)".
 std::string signal_name(int signal);
 

@@ -149,7 +149,11 @@ ServerStats ServerPeer::State::stop(std::chrono::milliseconds limit) {
   const bool exited_early = child->try_reap();
   bool timed_out = false;
   bool poll_failed = false;
+  long peak_rss_kb = 0;
   if (!exited_early) {
+    // Its peak memory so far, taken while it still has memory to report; stopping does
+    // not add to it.
+    peak_rss_kb = detail::peak_rss_kb(child->pid());
     stdin_write_end.reset();
     child->signal_group(SIGTERM);
     // Drain its stdout meanwhile, so that a server that prints on its way out cannot
@@ -171,7 +175,7 @@ ServerStats ServerPeer::State::stop(std::chrono::milliseconds limit) {
   }
 
   result.cpu_ms = cpu_ms(child->usage());
-  result.peak_rss_kb = child->usage().ru_maxrss;
+  result.peak_rss_kb = peak_rss_kb;
   const std::optional<int> status = child->status();
   result.exit = status ? detail::describe_status(*status) : "exit status lost";
 

@@ -37,7 +37,10 @@ struct ServerStats {
   std::string exit;      // how it ended, e.g. "exited with code 0"; empty if it never started
   std::string error;     // why ok == false; empty when ok
   double cpu_ms = 0;     // user + system CPU time (wait4's rusage, its reaped children included)
-  long peak_rss_kb = 0;  // peak resident set (ru_maxrss), 0 if unknown
+  // The server's peak resident set in KiB (VmHWM in /proc/<pid>/status, read just before
+  // stop() asks it to exit); 0 if unknown (it had already ended). Not wait4's
+  // ru_maxrss: on Linux that includes the peak memory of the process that spawned it.
+  long peak_rss_kb = 0;
 };
 
 // One running server peer. Not thread-safe: one thread owns it (several ServerPeers may

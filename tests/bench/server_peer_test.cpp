@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "echo_load.hpp"
 
@@ -100,6 +101,20 @@ TEST(ServerPeer, stop_ends_a_well_behaved_server_cleanly_and_reports_its_memory_
   EXPECT_GE(stats.cpu_ms, 0);
   EXPECT_EQ(server.pid(), 0) << "the pid is not reported once the server is reaped";
   EXPECT_TRUE(has_no_child());
+}
+
+TEST(ServerPeer, the_peak_memory_reported_is_the_servers_own_not_that_of_the_process_that_started_it) {
+  // wait4's ru_maxrss would report at least this process's 256 MiB: posix_spawn starts
+  // the child in the parent's memory.
+  std::vector<char> ballast(std::size_t{256} << 20);
+  std::memset(ballast.data(), 1, ballast.size());
+  ServerPeer server(test_server(), k_generous_limit);
+  ASSERT_TRUE(server.started()) << server.error();
+  const ServerStats stats = server.stop(k_generous_limit);
+  EXPECT_TRUE(stats.ok) << stats.error;
+  EXPECT_GT(stats.peak_rss_kb, 0);
+  EXPECT_LT(stats.peak_rss_kb, 128 * 1024) << "the test's ballast was counted";
+  EXPECT_EQ(ballast[ballast.size() / 2], 1);
 }
 
 TEST(ServerPeer, stop_reports_the_cpu_time_the_server_used) {
