@@ -19,9 +19,13 @@
 // messages that fit the socket buffer, that writes it all at once and reading simply goes
 // on, with no request queued and no change to the epoll set. Only when the socket takes
 // less (a slow reader, a large message) does the rest go through uv_write, with reading
-// stopped until its callback: bounded memory, one buffer per connection. (Plain uv_write
+// stopped until its callback: bounded memory, one buffer per connection. Plain uv_write
 // for every chunk, with uv_read_stop/uv_read_start around it, is the other idiomatic
-// form; it queues a request and defers the callback to the next loop turn each time.)
+// form; it queues a request and defers the callback to the next loop turn each time.
+// Measured through ServerPeer and run_echo_load, 100 connections x 200,000 64-byte
+// requests, 10 interleaved runs each on a shared 2-core machine: uv_try_write first
+// 225k requests/s at 2.27 us of server CPU per request, plain uv_write 193k/s at
+// 2.82 us (medians).
 //
 // Accept errors do not end the server: libuv itself handles EMFILE (it closes a spare
 // descriptor to accept and drop the waiting connections, so the listening socket does not
