@@ -1,187 +1,32 @@
 // Runs a peer as a child process (posix_spawn), captures its stdout, enforces a time
 // limit, reaps it and parses its JSON report. See peer_runner.hpp for the contract.
 //
-// The wait is one poll() loop over the stdout pipe and a pidfd for the child, so a child
+// Starting, watching and reaping the child are child_process.hpp's (shared with
+// ServerPeer): one poll() loop over the stdout pipe and a pidfd for the child, so a child
 // that closes stdout early, or leaves a grandchild holding the pipe open, is still seen
 // to exit on time. Where pidfd_open is unavailable the loop polls the child every 10 ms.
 #include "peer_runner.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
 
-extern char** environ;
+#include "child_process.hpp"
 
 namespace gearbox::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Keep at most this much of a peer's stdout (the tail: the report is the last line).
-constexpr std::size_t k_output_cap = 1 << 20;
-// How often the child is checked when there is no pidfd to wake the poll.
-constexpr std::chrono::milliseconds k_poll_tick{10};
-
-// An owned file descriptor, closed on destruction.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : m_fd(fd) {}
-  Fd(Fd&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      m_fd = std::exchange(other.m_fd, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-
-  int get() const { return m_fd; }
-  bool valid() const { return m_fd >= 0; }
-  void reset() {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = -1;
-  }
-
- private:
-  int m_fd = -1;
-};
-
-// A spawned child process, leader of its own process group. Whoever owns it guarantees it
-// is reaped: if it has not been reaped when this is destroyed (an early return, an
-// exception), it is killed and reaped.
-class Child {
- public:
-  explicit Child(pid_t pid) : m_pid(pid) {}
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() {
-    if (!m_reaped) kill_and_reap();
-  }
-
-  pid_t pid() const { return m_pid; }
-  bool reaped() const { return m_reaped; }
-  // Valid once reaped(); nullopt if the status was lost (another waiter reaped it).
-  const std::optional<int>& status() const { return m_status; }
-  const rusage& usage() const { return m_usage; }
-
-  // Reaps the child if it has exited; returns reaped().
-  bool try_reap() { return wait(WNOHANG); }
-
-  // Kills the child's whole process group (what it started too, as timeout(1) does),
-  // then reaps the child. Only before the reap: until then the pid cannot be reused.
-  void kill_and_reap() {
-    if (m_reaped) return;
-    ::kill(-m_pid, SIGKILL);  // harmless on a zombie
-    ::kill(m_pid, SIGKILL);   // in case the child left its group
-    wait(0);
-  }
-
- private:
-  bool wait(int options) {
-    if (m_reaped) return true;
-    int status = 0;
-    for (;;) {
-      const pid_t rc = ::wait4(m_pid, &status, options, &m_usage);
-      if (rc == m_pid) {
-        m_status = status;
-        m_reaped = true;
-        return true;
-      }
-      if (rc == 0) return false;  // WNOHANG and still running
-      if (errno == EINTR) continue;
-      // ECHILD: someone else reaped it (waitpid(-1), or SIGCHLD set to SIG_IGN).
-      m_usage = {};
-      m_reaped = true;
-      return true;
-    }
-  }
-
-  pid_t m_pid;
-  bool m_reaped = false;
-  std::optional<int> m_status;
-  rusage m_usage{};
-};
-
-// RAII for the posix_spawn attribute objects.
-struct SpawnActions {
-  posix_spawn_file_actions_t actions;
-  SpawnActions() { posix_spawn_file_actions_init(&actions); }
-  ~SpawnActions() { posix_spawn_file_actions_destroy(&actions); }
-  SpawnActions(const SpawnActions&) = delete;
-  SpawnActions& operator=(const SpawnActions&) = delete;
-};
-struct SpawnAttributes {
-  posix_spawnattr_t attributes;
-  SpawnAttributes() { posix_spawnattr_init(&attributes); }
-  ~SpawnAttributes() { posix_spawnattr_destroy(&attributes); }
-  SpawnAttributes(const SpawnAttributes&) = delete;
-  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
-};
-
-std::string signal_name(int signal) {
-  const char* abbrev = ::sigabbrev_np(signal);
-  const char* description = ::strsignal(signal);
-  if (abbrev == nullptr) return fmt::format("signal {}", signal);
-  return fmt::format("signal {} (SIG{}: {})", signal, abbrev, description != nullptr ? description : "?");
-}
-
-// The command line as one readable string, for error messages.
-std::string quoted_command(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& arg : argv) {
-    if (!out.empty()) out += ' ';
-    const bool plain = !arg.empty() && arg.find_first_of(" \t\n'\"\\$") == std::string::npos;
-    out += plain ? arg : fmt::format("'{}'", arg);
-  }
-  return out;
-}
-
-// A short, single-line excerpt of a peer's output for error messages.
-std::string excerpt(std::string_view text) {
-  constexpr std::size_t k_max = 200;
-  std::string out;
-  if (text.size() > k_max) {
-    out = "...";
-    text.remove_prefix(text.size() - k_max);
-  }
-  for (char c : text) out += (c == '\n' || c == '\r') ? ' ' : c;
-  return out;
-}
-
-// Appends what can be read from `fd` now. Returns false at end of file or on a read error.
-bool read_available(int fd, std::string& output) {
-  char buffer[16384];
-  for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got > 0) {
-      output.append(buffer, static_cast<std::size_t>(got));
-      if (output.size() > 2 * k_output_cap) output.erase(0, output.size() - k_output_cap);
-      continue;
-    }
-    if (got == 0) return false;
-    if (errno == EINTR) continue;
-    return errno == EAGAIN || errno == EWOULDBLOCK;
-  }
-}
+using detail::Child;
+using detail::Clock;
+using detail::Fd;
 
 // The last line of `output` that parses as a JSON object, or a discarded value.
 nlohmann::json last_json_object(std::string_view output) {
@@ -201,13 +46,6 @@ nlohmann::json last_json_object(std::string_view output) {
   return nlohmann::json::value_t::discarded;
 }
 
-int poll_timeout_ms(Clock::duration remaining, bool have_pidfd) {
-  auto wait = std::chrono::ceil<std::chrono::milliseconds>(remaining);
-  if (!have_pidfd) wait = std::min(wait, k_poll_tick);
-  wait = std::clamp(wait, std::chrono::milliseconds{0}, std::chrono::milliseconds{60'000});
-  return static_cast<int>(wait.count());
-}
-
 // Everything that can fail with an exception lives here; run_peer catches.
 PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds limit) {
   PeerResult result;
@@ -216,91 +54,38 @@ PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds li
     result.error = "no program given (empty argv)";
     return result;
   }
-  const std::string& program = spec.argv.front();
 
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+  detail::Pipe stdout_pipe = detail::make_pipe();
+  if (!stdout_pipe.read_end.valid()) {
     result.error = fmt::format("cannot create a pipe: {}", std::strerror(errno));
     return result;
   }
-  Fd read_end(pipe_fds[0]);
-  Fd write_end(pipe_fds[1]);
   // Non-blocking on our side only: the child's stdout stays blocking.
-  ::fcntl(read_end.get(), F_SETFL, ::fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
-
-  SpawnActions actions;
-  posix_spawn_file_actions_addopen(&actions.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions.actions, write_end.get(), STDOUT_FILENO);  // clears CLOEXEC
-
-  // The caller may block or ignore signals (a loop that takes them through signalfd, a
-  // server that ignores SIGPIPE); the peer should start with the defaults.
-  SpawnAttributes attributes;
-  sigset_t empty_mask;
-  sigemptyset(&empty_mask);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  for (int signal : {SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2}) {
-    sigaddset(&defaults, signal);
-  }
-  posix_spawnattr_setsigmask(&attributes.attributes, &empty_mask);
-  posix_spawnattr_setsigdefault(&attributes.attributes, &defaults);
-  // Its own process group, so that a timeout can kill everything the peer started.
-  posix_spawnattr_setpgroup(&attributes.attributes, 0);
-  posix_spawnattr_setflags(&attributes.attributes,
-                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-
-  std::vector<char*> argv;
-  argv.reserve(spec.argv.size() + 1);
-  for (const auto& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
+  ::fcntl(stdout_pipe.read_end.get(), F_SETFL, ::fcntl(stdout_pipe.read_end.get(), F_GETFL) | O_NONBLOCK);
 
   pid_t pid = 0;
   const Clock::time_point started = Clock::now();
-  const int spawn_error = ::posix_spawnp(&pid, program.c_str(), &actions.actions, &attributes.attributes,
-                                         argv.data(), environ);
-  if (spawn_error != 0) {
-    result.error = spawn_error == ENOENT
-                       ? fmt::format("peer program not found: {}", program)
-                       : fmt::format("cannot start {}: {}", program, std::strerror(spawn_error));
+  if (detail::spawn_child(spec.argv, {.stdin_fd = -1, .stdout_fd = stdout_pipe.write_end.get()}, pid,
+                          result.error) != 0) {
     return result;
   }
   Child child(pid);
-  write_end.reset();  // so that the pipe reaches end of file when the child is done with it
+  stdout_pipe.write_end.reset();  // so that the pipe reaches end of file when the child is done with it
 
-  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // close-on-exec by default
-  const Clock::time_point deadline = started + limit;
   std::string output;
   bool timed_out = false;
-
-  bool pidfd_fired = false;
-  while (!child.try_reap()) {
-    // A pidfd that reported an exit wait4 cannot see yet would make this loop spin: from
-    // then on, fall back to polling the child.
-    if (pidfd_fired) pidfd.reset();
-    const Clock::duration remaining = deadline - Clock::now();
-    if (remaining <= Clock::duration::zero()) {
+  switch (detail::wait_for_child(child, stdout_pipe.read_end, output, started + limit)) {
+    case detail::WaitOutcome::exited:
+    case detail::WaitOutcome::output_ready:  // (no `ready` given)
+      break;
+    case detail::WaitOutcome::timed_out:
       timed_out = true;
       child.kill_and_reap();
       break;
-    }
-    pollfd fds[2];
-    nfds_t count = 0;
-    if (read_end.valid()) fds[count++] = {read_end.get(), POLLIN, 0};
-    if (pidfd.valid()) fds[count++] = {pidfd.get(), POLLIN, 0};
-    const int ready = ::poll(fds, count, poll_timeout_ms(remaining, pidfd.valid()));
-    if (ready < 0 && errno != EINTR) {
+    case detail::WaitOutcome::poll_failed:
       result.error = fmt::format("poll failed: {}", std::strerror(errno));
       return result;  // ~Child kills and reaps
-    }
-    if (ready <= 0) continue;
-    if (read_end.valid() && fds[0].revents != 0 && !read_available(read_end.get(), output)) {
-      read_end.reset();  // end of file: keep waiting for the exit alone
-    }
-    if (pidfd.valid() && fds[count - 1].revents != 0) pidfd_fired = true;
   }
-  // The child is gone, so all it wrote is in the pipe. Take that, but do not wait for an
-  // end of file that a grandchild still holding the pipe could delay.
-  if (read_end.valid()) read_available(read_end.get(), output);
 
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   result.peak_rss_kb = child.usage().ru_maxrss;
@@ -312,7 +97,7 @@ PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds li
     if (auto it = report.find("ms"); it != report.end() && it->is_number()) result.ms = it->get<double>();
   }
 
-  const std::string command = quoted_command(spec.argv);
+  const std::string command = detail::quoted_command(spec.argv);
   if (timed_out) {
     result.error = fmt::format("timed out: still running after {} ms; killed it and its process group ({})",
                                limit.count(), command);
@@ -320,7 +105,7 @@ PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds li
     result.error = fmt::format("exit status lost: the child was reaped elsewhere (is SIGCHLD ignored?) ({})",
                                command);
   } else if (const int status = *child.status(); WIFSIGNALED(status)) {
-    result.error = fmt::format("killed by {} after {} ms ({})", signal_name(WTERMSIG(status)), elapsed.count(),
+    result.error = fmt::format("killed by {} after {} ms ({})", detail::signal_name(WTERMSIG(status)), elapsed.count(),
                                command);
   } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
     // A peer that refuses a size it cannot run says why in its report's "error".
@@ -332,9 +117,9 @@ PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds li
   } else if (report.is_discarded()) {
     result.error = output.empty() ? fmt::format("printed nothing on stdout, expected a JSON line ({})", command)
                                   : fmt::format("bad JSON: no line of stdout is a JSON object; stdout ends '{}' ({})",
-                                                excerpt(output), command);
+                                                detail::excerpt(output), command);
   } else if (auto ms = report.find("ms"); ms == report.end() || !ms->is_number()) {
-    result.error = fmt::format("bad JSON: no numeric \"ms\" field in {} ({})", excerpt(report.dump()), command);
+    result.error = fmt::format("bad JSON: no numeric \"ms\" field in {} ({})", detail::excerpt(report.dump()), command);
   } else {
     result.ok = true;
   }
