@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -30,6 +31,7 @@ namespace {
 std::vector<gb::Benchmark> all_benchmarks() {
   std::vector<gb::Benchmark> all = gb::async_benchmarks();
   for (auto& b : gb::thread_benchmarks()) all.push_back(std::move(b));
+  for (auto& b : gb::net_benchmarks()) all.push_back(std::move(b));
   return all;
 }
 
@@ -47,6 +49,23 @@ std::vector<std::string> split(const std::string& list) {
   return items;
 }
 
+// Server benchmarks: the throughput and what each server paid for it, and gearbox's ratio.
+void print_server_table(const json& report) {
+  const json& mine = report["extra"];
+  if (!mine.is_object() || !mine.contains("requests_per_sec")) return;
+  std::printf("\n  %-10s %12s %9s %9s %13s %12s\n", "server", "requests/s", "p50 us", "p99 us", "cpu us/req",
+              "vs gearbox");
+  const double gearbox_rps = mine.value("requests_per_sec", 0.0);
+  auto row = [&](const std::string& name, const json& r) {
+    const double rps = r.value("requests_per_sec", 0.0);
+    std::printf("  %-10s %12.0f %9.1f %9.1f %13.2f %11.2fx\n", name.c_str(), rps, r.value("p50_us", 0.0),
+                r.value("p99_us", 0.0), r.value("server_cpu_us_per_request", 0.0), rps > 0 ? gearbox_rps / rps : 0.0);
+  };
+  row("gearbox", mine);
+  for (const auto& [name, peer] : report["peers"].items())
+    if (peer.value("ok", false)) row(name, peer);
+}
+
 void print_table(const json& report) {
   std::printf("%s  n=%ld\n", report["bench"].get<std::string>().c_str(), report["n"].get<long>());
   std::printf("  %-10s %12s %14s  %s\n", "runtime", "ms", "peak RSS MB", "result");
@@ -62,6 +81,7 @@ void print_table(const json& report) {
     if (peer.contains("error")) std::printf("             %s\n", peer["error"].get<std::string>().c_str());
   }
   for (const auto& [key, value] : report["extra"].items()) std::printf("  gearbox %s: %s\n", key.c_str(), value.dump().c_str());
+  print_server_table(report);
 }
 
 }  // namespace
@@ -75,6 +95,7 @@ int main(int argc, char** argv) {
   std::string name;
   long n = 0;
   int threads = 0;
+  int connections = 0;
   bool as_json = false;
   bool list = false;
   std::string peers = "all";
@@ -82,6 +103,7 @@ int main(int argc, char** argv) {
   app.add_option("name", name, "benchmark: " + names);
   app.add_option("--n", n, "size of the work (default: the benchmark's)")->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "threads, for multi-threaded engines")->check(CLI::NonNegativeNumber);
+  app.add_option("--connections", connections, "connections, for server benchmarks")->check(CLI::PositiveNumber);
   app.add_flag("--json", as_json, "print one JSON object per line");
   app.add_option("--peers", peers, "peers to run: all, none, or a list such as asio,go,python");
   app.add_option("--peer-timeout", peer_limit_s, "seconds a peer may run before it is killed")->check(CLI::PositiveNumber);
@@ -109,7 +131,22 @@ int main(int argc, char** argv) {
   json report = {{"bench", bench.name}, {"n", n}, {"expected", expected}, {"peers", json::object()}};
   if (threads > 0) report["threads"] = threads;
 
-  if (peers != "none") {
+  const gb::BenchArgs args{.n = n, .threads = threads, .connections = connections};
+  if (peers != "none" && bench.drive_server) {
+    const std::vector<std::string> wanted = split(peers);
+    const std::string program = (bench.peer_name.empty() ? bench.name : bench.peer_name) + "_server";
+    for (const std::string& runtime : bench.server_peers) {
+      if (peers != "all" && std::find(wanted.begin(), wanted.end(), runtime) == wanted.end()) continue;
+      const auto path = gb::executable_dir() / ("peer-" + runtime + "-" + program);
+      if (!std::filesystem::exists(path)) continue;  // that runtime was not installed at build time
+      json j = bench.drive_server(args, gb::PeerSpec{runtime, {path.string()}});
+      if (j.value("ok", false) && j["result"] != expected) {
+        j["ok"] = false;
+        j["error"] = "wrong result";
+      }
+      report["peers"][runtime] = j;
+    }
+  } else if (peers != "none") {
     const std::vector<std::string> wanted = split(peers);
     std::vector<std::string> peer_args = bench.peer_args;
     if (bench.default_threads > 0) {
@@ -132,8 +169,8 @@ int main(int argc, char** argv) {
 
   // gearbox runs after the peers: a child started by posix_spawn inherits its parent's peak
   // RSS as its own starting ru_maxrss, so the peers are started while this process is small.
-  const gb::BenchRun run = bench.run(gb::BenchArgs{.n = n, .threads = threads});
-  report.update({{"ms", run.ms}, {"peak_rss_kb", peak_rss_kb()}, {"result", run.result},
+  const gb::BenchRun run = bench.run(args);
+  report.update({{"ms", run.ms}, {"peak_rss_kb", run.peak_rss_kb > 0 ? run.peak_rss_kb : peak_rss_kb()}, {"result", run.result},
                  {"ok", run.result == expected}, {"extra", run.extra}});
 
   if (as_json)

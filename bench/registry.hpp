@@ -13,13 +13,17 @@ namespace gearbox::bench {
 struct BenchArgs {
   long n = 0;        // the size of the work (0: the benchmark's default)
   int threads = 0;   // for multi-threaded engines (0: the benchmark's default)
+  int connections = 0;  // for server benchmarks (0: the benchmark's default)
 };
 
 struct BenchRun {
   double ms = 0;             // wall time of the work itself
   nlohmann::json result;     // what the work computed, checked against `expected`
   nlohmann::json extra = nlohmann::json::object();  // further figures (ns_per_switch, ...)
+  long peak_rss_kb = 0;      // >0: report this instead of gearbox-bench's own (a server's)
 };
+
+struct PeerSpec;
 
 struct Benchmark {
   std::string name;
@@ -31,9 +35,15 @@ struct Benchmark {
   std::vector<std::string> peer_args;                   // extra arguments for every peer
   std::string peer_name = {};                           // the peers' benchmark, if not `name`
   int default_threads = 0;                              // >0: a threaded benchmark; peers get --threads
+  // A server benchmark: the same load is driven against each peer's server program,
+  // bin/peer-<runtime>-<peer name>_server for each runtime listed, by drive_server, which
+  // returns the peer's report (ok, ms, result, peak_rss_kb and its own figures).
+  std::vector<std::string> server_peers = {};
+  std::function<nlohmann::json(const BenchArgs&, const PeerSpec&)> drive_server = {};
 };
 
 std::vector<Benchmark> async_benchmarks();
 std::vector<Benchmark> thread_benchmarks();
+std::vector<Benchmark> net_benchmarks();
 
 }  // namespace gearbox::bench

@@ -1,0 +1,85 @@
+// The I/O engine's benchmarks: servers under the same load.
+//
+// tcp_echo: C connections doing request/response ping-pong (64-byte messages) over
+// loopback against an echo server running one loop on one thread. The same neutral load
+// generator (bench/harness/echo_load.hpp: plain epoll, no gearbox) drives gearbox's server
+// (bin/gearbox-echo-server) and each peer server (bin/peer-asio-tcp_echo_server,
+// bin/peer-uv-tcp_echo_server), one after another in the same run. Reported per server:
+// requests/s, p50/p99 round trip, the server's CPU time per request and its peak RSS.
+// Server and load generator share the machine's cores, so requests/s is bounded by both;
+// the server's CPU per request is the figure that is the server's alone.
+#include <filesystem>
+#include <string>
+
+#include "echo_load.hpp"
+#include "peer_runner.hpp"
+#include "registry.hpp"
+#include "server_peer.hpp"
+
+namespace gearbox::bench {
+
+namespace {
+
+constexpr int k_default_connections = 100;
+
+// Starts `server`, drives it with the echo load, stops it: the figures as a peer report.
+nlohmann::json drive_echo_server(const PeerSpec& server, long requests, int connections) {
+  using namespace std::chrono_literals;
+  nlohmann::json report = {{"ok", false}};
+  ServerPeer peer(server, 10s);
+  if (!peer.started()) {
+    report["error"] = peer.error();
+    return report;
+  }
+  const EchoLoadResult load = run_echo_load(
+      {.port = peer.port(), .connections = connections, .requests = requests, .message_bytes = 64, .time_limit = 120s});
+  const ServerStats stats = peer.stop(5s);
+  report = {{"ok", load.ok && stats.ok},
+            {"ms", load.seconds * 1000},
+            {"result", load.requests_done},
+            {"peak_rss_kb", stats.peak_rss_kb},
+            {"requests_per_sec", load.requests_per_sec},
+            {"p50_us", load.p50_us},
+            {"p99_us", load.p99_us},
+            {"connections", connections},
+            {"server_cpu_us_per_request", load.requests_done > 0 ? stats.cpu_ms * 1000 / load.requests_done : 0.0}};
+  if (!load.ok) report["error"] = load.error;
+  else if (!stats.ok) report["error"] = "server: " + stats.error;
+  return report;
+}
+
+}  // namespace
+
+std::vector<Benchmark> net_benchmarks() {
+  std::vector<Benchmark> list;
+  list.push_back(Benchmark{
+      .name = "tcp_echo",
+      .description = "n echo round trips over loopback on --connections connections (default 100), one-loop servers",
+      .default_n = 200'000,
+      .valid_n = [](long n) { return n >= 1; },
+      .expected = [](long n) { return nlohmann::json(n); },
+      .run =
+          [](const BenchArgs& args) {
+            const int connections = args.connections > 0 ? args.connections : k_default_connections;
+            const nlohmann::json report =
+                drive_echo_server({"gearbox", {(executable_dir() / "gearbox-echo-server").string()}}, args.n, connections);
+            BenchRun run;
+            run.ms = report.value("ms", 0.0);
+            run.result = report.value("result", nlohmann::json());
+            run.peak_rss_kb = report.value("peak_rss_kb", 0L);
+            run.extra = report;
+            run.extra.erase("ms");
+            run.extra.erase("result");
+            run.extra.erase("peak_rss_kb");
+            return run;
+          },
+      .server_peers = {"asio", "uv"},
+      .drive_server =
+          [](const BenchArgs& args, const PeerSpec& server) {
+            return drive_echo_server(server, args.n, args.connections > 0 ? args.connections : k_default_connections);
+          },
+  });
+  return list;
+}
+
+}  // namespace gearbox::bench
