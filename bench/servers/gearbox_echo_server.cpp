@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,13 +43,21 @@ gb::Task<void> accept_forever(net::TcpListener& listener) {
   for (;;) gb::spawn(echo(co_await listener.accept()), gb::Start::eager).detach();
 }
 
-// Ends when stdin reaches end of file.
+// Ends when stdin reaches end of file. A stdin that cannot be watched (/dev/null, a
+// regular file: epoll refuses them) is not a driver's pipe: then it never ends.
 gb::Task<void> wait_for_stdin_eof() {
   ::fcntl(0, F_SETFL, ::fcntl(0, F_GETFL) | O_NONBLOCK);
-  net::ByteStream input{gb::detail::AsyncFd{::dup(0)}};
+  net::ByteStream input{gb::detail::AsyncFd{::fcntl(0, F_DUPFD_CLOEXEC, 0)}};
   char buffer[256];
-  while (co_await input.read(std::span<char>(buffer)) > 0) {
+  bool watchable = true;
+  try {
+    while (co_await input.read(std::span<char>(buffer)) > 0) {
+    }
+  } catch (const gb::IoError& e) {
+    if (e.error_number() != EPERM) throw;
+    watchable = false;
   }
+  while (!watchable) co_await gb::sleep_for(std::chrono::hours(24));
 }
 
 gb::Task<int> serve(int port) {
