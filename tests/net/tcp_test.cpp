@@ -3,6 +3,7 @@
 // as tasks of one loop; loopback delivers data inside the sending call, so interleavings
 // are decided by the loop alone.
 #include <gearbox/net/tcp.hpp>
+#include <gearbox/net/unix.hpp>
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -328,6 +329,53 @@ TEST(TcpStream, a_socket_that_is_always_ready_does_not_starve_other_tasks) {
     EXPECT_EQ(reads, 4096);
     EXPECT_GT(reads_before_other_ran, 0);
     EXPECT_LT(reads_before_other_ran, 4096);  // the budget forced a yield part-way
+  }());
+}
+
+TEST(TcpStream, readiness_that_turns_out_to_be_eagain_waits_for_the_next_edge_without_spinning) {
+  run_on_test_loop([]() -> gb::Task<void> {
+    auto listener = listen_on_loopback();
+    auto client = co_await net::TcpStream::connect(listener.local_address());
+    auto server = co_await listener.accept();
+    auto [signal_in, signal_out] = net::UnixStream::pair();
+    int reads = 0;
+    std::string got;
+    auto reader = gb::spawn([](net::TcpStream& s, int& count, std::string& text) -> gb::Task<void> {
+      char data[64];
+      for (;;) {
+        const std::size_t n = co_await s.read(std::span<char>(data));
+        ++count;
+        if (n == 0) co_return;
+        text.append(data, n);
+      }
+    }(client, reads, got));
+    // The thief is told of its own socket's edge first (epoll reports in order of arrival),
+    // so it runs before the reader in the next turn and takes the reader's data.
+    std::size_t stolen = 0;
+    auto thief = gb::spawn([](net::UnixStream& trigger, int victim, std::size_t& total) -> gb::Task<void> {
+      char byte;
+      while (co_await trigger.read(std::span<char>(&byte, 1)) == 1) {
+        char data[8];
+        const ssize_t n = ::read(victim, data, sizeof data);
+        if (n > 0) total += static_cast<std::size_t>(n);
+      }
+    }(signal_out, client.native_handle(), stolen));
+    co_await gb::yield_now();  // both wait
+    for (int i = 0; i < 100; ++i) {
+      co_await signal_in.write_all("!");  // first edge: the thief's
+      co_await server.write_all("x");     // second edge: the reader's
+      co_await gb::sleep_for(1ms);        // the loop polls, runs the thief, then the reader
+    }
+    EXPECT_EQ(stolen, 100u);
+    EXPECT_EQ(reads, 0);  // every wake-up found EAGAIN and went back to waiting
+    signal_in.close();
+    co_await thief;
+    co_await server.write_all("for the reader");
+    co_await gb::sleep_for(1ms);
+    EXPECT_EQ(got, "for the reader");
+    EXPECT_EQ(reads, 1);
+    reader.cancel();
+    EXPECT_THROW(co_await reader, gb::Cancelled);
   }());
 }
 
