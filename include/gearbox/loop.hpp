@@ -105,9 +105,11 @@ public:
   void add_timer(detail::TimerNode* timer, time_point deadline) noexcept;
   // Disarms `timer`; no effect if it is not armed. O(1).
   void cancel_timer(detail::TimerNode* timer) noexcept;
-  // Watches `fd` (edge-triggered) for io_events; the watcher must outlive the watch.
+  // Watches `fd` (edge-triggered) for io_events; the watcher must outlive the watch. A
+  // watch still registered when the loop is destroyed is dropped and its watcher told
+  // (io_events::detached), so a socket may outlive the loop it was used on.
   void watch(int fd, detail::IoWatcher* watcher, std::uint32_t events);
-  void unwatch(int fd) noexcept;
+  void unwatch(int fd, detail::IoWatcher* watcher) noexcept;
   void report_unhandled(std::exception_ptr error) noexcept;
 
 private:

@@ -109,6 +109,7 @@ struct Loop::Impl : detail::IoWatcher {
   Loop& m_loop;
   LoopOptions m_options;
   std::unique_ptr<detail::Reactor> m_reactor;
+  detail::List m_watchers;  // the IoWatchers registered through Loop::watch
   detail::TimerWheel m_timers;
   time_point m_origin{};
   int m_wake_fd;
@@ -146,6 +147,13 @@ Loop::~Loop() {
     }
     t_current_loop = outer;
   }
+  // Descriptors that outlive the loop (a listener bound in main, a SignalSet around run):
+  // their watchers forget it, so their destructors do not reach into a dead loop.
+  while (detail::ListNode* node = m_impl->m_watchers.pop_front()) {
+    auto* watcher = reinterpret_cast<detail::IoWatcher*>(reinterpret_cast<char*>(node) -
+                                                          offsetof(detail::IoWatcher, m_watched_node));
+    watcher->m_on_ready(watcher, detail::io_events::detached);
+  }
 }
 
 Loop* Loop::current() noexcept { return t_current_loop; }
@@ -180,9 +188,15 @@ void Loop::add_timer(detail::TimerNode* timer, time_point deadline) noexcept {
 
 void Loop::cancel_timer(detail::TimerNode* timer) noexcept { m_impl->m_timers.remove(timer); }
 
-void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events) { m_impl->m_reactor->add(fd, watcher, events); }
+void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events) {
+  m_impl->m_reactor->add(fd, watcher, events);
+  m_impl->m_watchers.push_back(&watcher->m_watched_node);
+}
 
-void Loop::unwatch(int fd) noexcept { m_impl->m_reactor->remove(fd); }
+void Loop::unwatch(int fd, detail::IoWatcher* watcher) noexcept {
+  m_impl->m_reactor->remove(fd);
+  watcher->m_watched_node.unlink();
+}
 
 void Loop::report_unhandled(std::exception_ptr error) noexcept {
   try {

@@ -73,9 +73,10 @@ void AsyncFd::check_open(const char* operation) const {
 FdWatch& AsyncFd::watch(const char* operation) {
   check_open(operation);
   Loop& loop = Loop::current_or_throw();
-  if (!m_watch) {
+  if (!m_watch || m_watch->detached()) {
+    // First use, or its loop was destroyed: attach to this one (readiness unknown: try).
     m_watch = std::make_unique<FdWatch>(loop, m_fd, /*assume_ready=*/true);
-  } else if (&m_watch->loop() != &loop) {
+  } else if (m_watch->loop() != &loop) {
     throw std::logic_error(std::string("gearbox: ") + operation + ": the descriptor belongs to another loop");
   }
   return *m_watch;
@@ -88,7 +89,8 @@ Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
     const ssize_t n = ::read(m_fd, data, size);
     if (n >= 0) {
       // A short read emptied the kernel's buffer: wait for the next edge before trying again.
-      if (n > 0 && static_cast<std::size_t>(n) < size) m_watch->clear_readable();
+      // Not after a hang-up: the end of stream that follows the data sends no further edge.
+      if (n > 0 && static_cast<std::size_t>(n) < size && !m_watch->hung_up()) m_watch->clear_readable();
       co_return static_cast<std::size_t>(n);
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) {

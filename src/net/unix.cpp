@@ -12,6 +12,24 @@
 
 namespace gearbox::net {
 
+namespace {
+
+// Whether the socket file at `address` is stale: no socket listens there any more (its
+// server crashed). A live listener's file must not be removed: the new listener would take
+// its path, and the old one's close() would later unlink the new one's file. A probe
+// connect is refused exactly when nobody listens; it succeeds (or finds the backlog full,
+// EAGAIN) when someone does, and that listener then accepts a connection that is closed
+// at once.
+bool is_stale_socket(const SocketAddress& address) {
+  const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (probe < 0) return false;
+  const bool refused = ::connect(probe, address.native(), address.native_size()) != 0 && errno == ECONNREFUSED;
+  ::close(probe);
+  return refused;
+}
+
+}  // namespace
+
 UnixStream::UnixStream(gearbox::detail::AsyncFd fd) noexcept : ByteStream(std::move(fd)) { m_fd.set_socket(true); }
 
 Task<UnixStream> UnixStream::connect(std::string path) {
@@ -29,7 +47,8 @@ std::pair<UnixStream, UnixStream> UnixStream::pair() {
 }
 
 UnixListener::UnixListener(UnixListener&& other) noexcept
-    : m_fd(std::move(other.m_fd)), m_path(std::move(other.m_path)), m_backoffs(other.m_backoffs) {
+    : m_fd(std::move(other.m_fd)), m_path(std::move(other.m_path)), m_backoffs(other.m_backoffs),
+      m_file_id(other.m_file_id), m_owns_file(std::exchange(other.m_owns_file, false)) {
   other.m_path.clear();
 }
 
@@ -39,6 +58,8 @@ UnixListener& UnixListener::operator=(UnixListener&& other) noexcept {
     m_fd = std::move(other.m_fd);
     m_path = std::move(other.m_path);
     m_backoffs = other.m_backoffs;
+    m_file_id = other.m_file_id;
+    m_owns_file = std::exchange(other.m_owns_file, false);
     other.m_path.clear();
   }
   return *this;
@@ -49,14 +70,19 @@ UnixListener UnixListener::bind(std::string path, UnixListenOptions options) {
   const bool in_file_system = path.front() != '@';
   if (options.remove_stale && in_file_system) {
     struct stat info{};
-    if (::lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode)) ::unlink(path.c_str());
+    if (::lstat(path.c_str(), &info) == 0 && S_ISSOCK(info.st_mode) && is_stale_socket(address)) ::unlink(path.c_str());
   }
   const int fd = sys::open_socket(AF_UNIX, SOCK_STREAM);
   sys::bind_socket(fd, address, options.backlog);
   UnixListener listener;
   listener.m_fd = gearbox::detail::AsyncFd{fd};
   listener.m_fd.set_socket(true);
-  if (in_file_system) listener.m_path = std::move(path);
+  struct stat info{};
+  if (in_file_system && ::lstat(path.c_str(), &info) == 0) {
+    listener.m_file_id = {info.st_dev, info.st_ino};
+    listener.m_owns_file = true;
+  }
+  listener.m_path = std::move(path);
   return listener;
 }
 
@@ -68,8 +94,12 @@ Task<UnixStream> UnixListener::accept() {
 void UnixListener::close() noexcept {
   if (!m_fd.is_open()) return;
   m_fd.close();
-  if (!m_path.empty()) ::unlink(m_path.c_str());
-  m_path.clear();
+  // Only our own socket file: another server may have taken the path since (remove_stale).
+  struct stat info{};
+  if (m_owns_file && ::lstat(m_path.c_str(), &info) == 0 && info.st_dev == m_file_id.first &&
+      info.st_ino == m_file_id.second)
+    ::unlink(m_path.c_str());
+  m_owns_file = false;
 }
 
 }  // namespace gearbox::net

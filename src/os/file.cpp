@@ -92,9 +92,14 @@ Task<void> write_file(std::filesystem::path path, std::string data) {
 }
 
 Task<File> File::open(std::filesystem::path path, OpenMode mode) {
-  const int fd = co_await to_thread(open_blocking, path, flags_of(mode));
+  // The descriptor is owned by a Handle from the moment it exists, on the pool thread: if
+  // this task is cancelled while the open runs (a FIFO, a slow NFS server), the abandoned
+  // result is destroyed with the future's state and closes it instead of leaking it.
+  auto pending = to_thread(
+      [](std::filesystem::path to_open, int flags) { return std::make_shared<Handle>(open_blocking(to_open, flags)); },
+      path, flags_of(mode));
   File file;
-  file.m_handle = std::make_shared<Handle>(fd);
+  file.m_handle = co_await pending;
   file.m_path = std::move(path);
   co_return file;
 }

@@ -57,7 +57,10 @@ SignalSet::SignalSet(std::initializer_list<int> signals) : m_signals(signals) {
   sigemptyset(&set);
   for (int s : m_signals) {
     check_catchable(s);
-    sigaddset(&set, s);
+    // glibc keeps the real-time signals below SIGRTMIN (32 and 33) for itself and refuses
+    // them here: a set without them would wait forever.
+    if (sigaddset(&set, s) != 0)
+      throw std::invalid_argument("gearbox: signal " + std::to_string(s) + " is reserved by the C library");
   }
   hold_signals(m_signals, set);
   const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -396,6 +396,23 @@ TEST(TcpListener, closing_a_listener_wakes_the_task_waiting_in_accept) {
   }());
 }
 
+TEST(TcpListener, a_listener_bound_before_any_loop_serves_two_loops_in_turn_and_outlives_them) {
+  auto listener = listen_on_loopback();
+  for (int round = 0; round < 2; ++round) {
+    gb::Loop loop;
+    loop.run([](net::TcpListener& l) -> gb::Task<void> {
+      auto server = gb::spawn(echo_one(l));
+      auto client = co_await net::TcpStream::connect(l.local_address());
+      co_await client.write_all("again");
+      char reply[5];
+      co_await client.read_exact(std::span<char>(reply));
+      EXPECT_EQ(std::string_view(reply, 5), "again");
+      client.close();
+      co_await server;
+    }(listener));
+  }  // each loop is destroyed while the listener is still registered with it
+}
+
 TEST(TcpListener, binding_a_port_in_use_is_an_io_error_with_eaddrinuse) {
   auto first = net::TcpListener::bind(net::SocketAddress::loopback(0), {.reuse_address = false});
   try {

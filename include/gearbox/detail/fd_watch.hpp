@@ -48,10 +48,15 @@ public:
   }
   FdWatch(const FdWatch&) = delete;
   FdWatch& operator=(const FdWatch&) = delete;
-  ~FdWatch() { m_loop->unwatch(m_fd); }
+  ~FdWatch() {
+    if (m_loop) m_loop->unwatch(m_fd, this);
+  }
 
   int fd() const noexcept { return m_fd; }
-  Loop& loop() const noexcept { return *m_loop; }
+  // The loop it is registered with; null once that loop was destroyed (see detached()).
+  Loop* loop() const noexcept { return m_loop; }
+  // The loop was destroyed first: the watch is gone and waits are errors.
+  bool detached() const noexcept { return m_loop == nullptr; }
   bool hung_up() const noexcept { return m_hung_up; }
 
   void clear_readable() noexcept { m_direction[k_read].ready = false; }
@@ -119,6 +124,10 @@ private:
 
   static void on_ready(IoWatcher* base, std::uint32_t events) noexcept {
     auto* self = static_cast<FdWatch*>(base);
+    if (events == io_events::detached) {  // every task of that loop has ended: none waits
+      self->m_loop = nullptr;
+      return;
+    }
     const bool trouble = events & (io_events::hangup | io_events::error);
     if (events & io_events::hangup) self->m_hung_up = true;
     if ((events & io_events::readable) || trouble) self->mark_ready(k_read);

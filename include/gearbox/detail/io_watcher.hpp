@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include <gearbox/detail/intrusive_list.hpp>
+
 namespace gearbox::detail {
 
 namespace io_events {
@@ -12,12 +14,16 @@ inline constexpr std::uint32_t readable = 1u << 0;
 inline constexpr std::uint32_t writable = 1u << 1;
 inline constexpr std::uint32_t hangup = 1u << 2;  // peer closed, or both directions shut
 inline constexpr std::uint32_t error = 1u << 3;
+// Alone, not with the others: the loop is being destroyed and no longer watches the fd;
+// the watcher must forget the loop (and not unwatch it).
+inline constexpr std::uint32_t detached = 1u << 4;
 }  // namespace io_events
 
 struct IoWatcher {
   using Fn = void (*)(IoWatcher*, std::uint32_t events) noexcept;
   explicit IoWatcher(Fn on_ready) noexcept : m_on_ready(on_ready) {}
-  Fn m_on_ready;  // called on the loop's thread with a mask of io_events
+  Fn m_on_ready;            // called on the loop's thread with a mask of io_events
+  ListNode m_watched_node;  // in the loop's list of watchers, while it watches
 };
 
 }  // namespace gearbox::detail

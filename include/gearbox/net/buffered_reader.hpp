@@ -33,7 +33,9 @@
 namespace gearbox::net {
 
 struct BufferedReaderOptions {
-  std::size_t max_line = 64 * 1024;  // the longest record accepted, without its delimiter
+  // The longest record accepted, without its delimiter (a '\r' that read_line drops
+  // counts: a CRLF line may hold max_line - 1 characters).
+  std::size_t max_line = 64 * 1024;
   std::size_t read_size = 4096;      // bytes asked of the stream per read
 };
 

@@ -44,7 +44,8 @@ public:
   [[nodiscard]] Task<std::size_t> send_to(std::string_view data, const SocketAddress& to);
   [[nodiscard]] Task<Datagram> receive_from(std::span<char> buffer);
   // On a connected socket. A peer with no listener shows up as IoError(ECONNREFUSED) on
-  // a later receive or send.
+  // a later receive or send. receive() cuts a datagram longer than the buffer without
+  // saying so; receive_from() reports it (Datagram::truncated).
   [[nodiscard]] Task<std::size_t> send(std::string_view data);
   [[nodiscard]] Task<std::size_t> receive(std::span<char> buffer);
 

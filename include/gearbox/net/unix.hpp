@@ -49,9 +49,11 @@ public:
   [[nodiscard]] static UnixListener bind(std::string path, UnixListenOptions options = {});
   // As TcpListener::accept, including the back-off when out of descriptors.
   [[nodiscard]] Task<UnixStream> accept();
+  // The path it was bound to ('@name' for an abstract one); empty once moved from.
   const std::string& path() const noexcept { return m_path; }
   std::uint64_t accept_backoffs() const noexcept { return m_backoffs; }
-  // Closes the socket and removes its file. Idempotent.
+  // Closes the socket and removes its file, if the file at the path is still the one it
+  // made (not a newer server's that replaced it). Idempotent.
   void close() noexcept;
   bool is_open() const noexcept { return m_fd.is_open(); }
 
@@ -59,6 +61,8 @@ private:
   detail::AsyncFd m_fd;
   std::string m_path;
   std::uint64_t m_backoffs = 0;
+  std::pair<unsigned long, unsigned long> m_file_id{};  // st_dev, st_ino of the socket file
+  bool m_owns_file = false;
 };
 
 }  // namespace gearbox::net

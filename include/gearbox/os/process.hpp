@@ -8,7 +8,11 @@
 //   std::string found = co_await gb::os::read_all(child.stdout_stream());
 //   gb::os::ExitStatus status = co_await child.wait();  // status.code == 0: matches
 //
-//   gb::os::Output out = co_await gb::os::run({.args = {"uname", "-r"}});   // subprocess.run
+//   gb::os::ProcessOptions uname{.args = {"uname", "-r"}};
+//   gb::os::Output out = co_await gb::os::run(std::move(uname));   // subprocess.run
+//
+// (Make the options in a statement of their own: g++ 12 rejects a braced list inside a
+// co_await expression, "array used as initializer".)
 //
 // How: posix_spawn (no fork of a threaded parent), the child's signal mask and dispositions
 // reset, only its three standard descriptors inherited (everything gearbox opens is
@@ -18,9 +22,13 @@
 // makes the next write fail with EPIPE instead of killing the program.
 //
 // Thread-safety: a Process belongs to the loop that awaits it. Destroying a Process whose
-// exit was not awaited kills it (SIGKILL) and reaps it, so no zombie is left behind.
+// exit was not awaited kills it (SIGKILL) and reaps it, so no zombie is left behind; that
+// reaping waits (on the loop's thread) for the kernel to end the child, which is quick
+// unless the child is stuck in uninterruptible sleep: await wait() after kill() instead
+// where that matters.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -40,7 +48,7 @@ enum class Stdio : unsigned char {
 };
 
 struct ProcessOptions {
-  std::vector<std::string> args;                     // args[0]: the program, found on PATH if it has no '/'
+  std::vector<std::string> args;                     // args[0]: the program, found on the parent's PATH if it has no '/'
   Stdio stdin_mode = Stdio::inherit;
   Stdio stdout_mode = Stdio::inherit;
   Stdio stderr_mode = Stdio::inherit;
@@ -77,7 +85,7 @@ public:
   [[nodiscard]] Task<ExitStatus> wait();
   // Sends `signal_number` (default SIGKILL). No effect once the child was reaped.
   // IoError("kill") on failure.
-  void kill(int signal_number = 9);
+  void kill(int signal_number = SIGKILL);
   // The status, if the child was reaped.
   const std::optional<ExitStatus>& status() const noexcept { return m_status; }
 

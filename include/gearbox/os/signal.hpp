@@ -21,7 +21,9 @@
 // pending or later signal takes its normal course again (for SIGINT: the process ends).
 //
 // Thread-safety: a SignalSet belongs to the loop of its first wait and must be destroyed
-// on the thread that made it. Each wait is a cancellation point.
+// on the thread that made it, with no task waiting on it (cancel the waiter first). It may
+// outlive its loop (made in main() around gb::run) and serve a later one. Each wait is a
+// cancellation point.
 #pragma once
 
 #include <initializer_list>
@@ -36,7 +38,7 @@ class SignalSet {
 public:
   // Blocks `signals` in the calling thread and opens a signalfd for them. IoError
   // ("signalfd"); std::invalid_argument for a signal that cannot be caught (SIGKILL,
-  // SIGSTOP) or is out of range.
+  // SIGSTOP), is out of range, or is reserved by the C library (glibc's 32 and 33).
   SignalSet(std::initializer_list<int> signals);
   ~SignalSet();
   SignalSet(const SignalSet&) = delete;

@@ -1,0 +1,650 @@
+// Unix domain stream sockets (include/gearbox/net/unix.hpp), and the stream behaviour they
+// share with TCP and pipes (stream.hpp, buffered_reader.hpp): an echo through a listener,
+// socketpair, abstract names, the socket file's life (removed at close, EADDRINUSE, stale
+// files), connect errors; then BufferedReader over a UnixStream (CRLF, LineTooLong and
+// recovery, UnexpectedEof, clean end), read_exact across many small writes, a peer that
+// closes under a blocked read, and close() from another task.
+//
+// Unix sockets deliver within the writing system call, so the tests run on the manual
+// clock (run_bounded: deterministic, and a lost wake-up is a TimeoutError at once instead
+// of a hang). Each test uses its own temporary directory for socket paths, and abstract
+// names carry the pid.
+#include <gearbox/net/unix.hpp>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <gearbox/combinators.hpp>
+#include <gearbox/error.hpp>
+#include <gearbox/join_handle.hpp>
+#include <gearbox/net/buffered_reader.hpp>
+#include <gearbox/spawn.hpp>
+#include <gearbox/task.hpp>
+#include <gearbox/time.hpp>
+
+#include <gtest/gtest.h>
+
+#include "os/os_test_support.hpp"
+#include "support/test_loop.hpp"
+
+namespace gb = gearbox;
+namespace net = gearbox::net;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using gearbox_test::TempDir;
+
+namespace {
+
+// run_on_test_loop with a deadline around the task. Unix sockets deliver within the
+// writer's system call, so the manual clock reaches the deadline only when no task can go
+// on: a lost wake-up fails with TimeoutError at once instead of spinning on the reactor.
+template <class T>
+T run_bounded(gb::Task<T> task) {
+  return gearbox_test::run_on_test_loop(gb::timeout(gearbox_test::k_hang_guard, std::move(task)));
+}
+
+std::string abstract_name(const std::string& what) {
+  return "@gearbox-test-" + std::to_string(::getpid()) + "-" + what;
+}
+
+// Leaves a socket file at `path` with nobody listening (as a crashed server does).
+void make_stale_socket_file(const fs::path& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ::close(fd);
+  ASSERT_TRUE(fs::is_socket(path));
+}
+
+// Descriptors open in this process now (the directory's own descriptor included, the same
+// way each time).
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+gb::Task<std::string> read_to_end(net::ByteStream& stream) {
+  std::string all;
+  std::array<char, 4096> buffer{};
+  for (;;) {
+    const std::size_t n = co_await stream.read(buffer);
+    if (n == 0) co_return all;
+    all.append(buffer.data(), n);
+  }
+}
+
+// Accepts one connection and echoes it until the client's end of stream.
+gb::Task<void> echo_once(net::UnixListener& listener) {
+  net::UnixStream connection = co_await listener.accept();
+  std::array<char, 4096> buffer{};
+  for (;;) {
+    const std::size_t n = co_await connection.read(buffer);
+    if (n == 0) break;
+    co_await connection.write_all(std::string_view(buffer.data(), n));
+  }
+}
+
+// Echoes connections one after another until one of them sent something (bounded). For a
+// listener that may have been probed: remove_stale's probe is a connection that closes at
+// once.
+gb::Task<void> echo_first_with_data(net::UnixListener& listener) {
+  for (int connections = 0; connections < 4; ++connections) {
+    net::UnixStream connection = co_await listener.accept();
+    std::array<char, 4096> buffer{};
+    bool any = false;
+    for (;;) {
+      const std::size_t n = co_await connection.read(buffer);
+      if (n == 0) break;
+      any = true;
+      co_await connection.write_all(std::string_view(buffer.data(), n));
+    }
+    if (any) co_return;
+  }
+  ADD_FAILURE() << "no connection with data among the first 4";
+}
+
+// One line read, as the test sees it: the line, "<eof>", or the exception's kind.
+gb::Task<std::string> next_line(net::BufferedReader<net::UnixStream>& reader) {
+  try {
+    std::optional<std::string_view> line = co_await reader.read_line();
+    co_return line ? std::string(*line) : std::string("<eof>");
+  } catch (const gb::LineTooLong&) {
+    co_return "<too long>";
+  } catch (const gb::UnexpectedEof&) {
+    co_return "<unexpected eof>";
+  }
+}
+
+}  // namespace
+
+TEST(UnixStream, a_client_connected_to_a_listener_gets_its_bytes_echoed) {
+  TempDir dir;
+  const std::string path = (dir / "echo.sock").string();
+  const std::string echoed = run_bounded([](std::string path) -> gb::Task<std::string> {
+    auto listener = net::UnixListener::bind(path);
+    EXPECT_EQ(listener.path(), path);
+    EXPECT_TRUE(fs::is_socket(path));
+    auto server = gb::spawn(echo_once(listener));
+    net::UnixStream client = co_await net::UnixStream::connect(path);
+    co_await client.write_all("hello over a unix socket");
+    client.shutdown_write();  // the server sees end of stream and stops echoing
+    std::string all = co_await read_to_end(client);
+    co_await server;
+    co_return all;
+  }(path));
+  EXPECT_EQ(echoed, "hello over a unix socket");
+}
+
+TEST(UnixStream, pair_gives_two_connected_streams_both_ways) {
+  run_bounded([]() -> gb::Task<void> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("ping");
+    std::array<char, 16> buffer{};
+    EXPECT_EQ(co_await b.read(buffer), 4u);
+    EXPECT_EQ(std::string_view(buffer.data(), 4), "ping");
+    co_await b.write_all("pong!");
+    EXPECT_EQ(co_await a.read(buffer), 5u);
+    EXPECT_EQ(std::string_view(buffer.data(), 5), "pong!");
+  }());
+}
+
+TEST(UnixStream, a_large_transfer_through_a_pair_arrives_whole_while_both_sides_run) {
+  std::string data(3 << 20, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 % 251);
+  const std::string got = run_bounded([](const std::string& data) -> gb::Task<std::string> {
+    auto [a, b] = net::UnixStream::pair();
+    auto writer = [](net::UnixStream& a, const std::string& data) -> gb::Task<void> {
+      co_await a.write_all(data);  // far more than the socket buffers: waits for the reader
+      a.close();
+    };
+    auto [done, all] = co_await gb::gather(writer(a, data), read_to_end(b));
+    (void)done;
+    co_return all;
+  }(data));
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+}
+
+TEST(UnixListener, an_abstract_name_works_without_a_file_and_is_free_again_after_close) {
+  const std::string name = abstract_name("abstract");
+  run_bounded([](std::string name) -> gb::Task<void> {
+    auto listener = net::UnixListener::bind(name);
+    EXPECT_TRUE(listener.is_open());
+    EXPECT_FALSE(fs::exists(name)) << "an abstract name is not a file";
+    EXPECT_FALSE(fs::exists(name.substr(1)));
+    auto server = gb::spawn(echo_once(listener));
+    net::UnixStream client = co_await net::UnixStream::connect(name);
+    co_await client.write_all("abstract");
+    client.shutdown_write();
+    EXPECT_EQ(co_await read_to_end(client), "abstract");
+    co_await server;
+    // The name is taken while the listener lives...
+    try {
+      auto second = net::UnixListener::bind(name);
+      ADD_FAILURE() << "bound an abstract name in use";
+    } catch (const gb::IoError& e) {
+      EXPECT_EQ(e.error_number(), EADDRINUSE);
+    }
+    // ...and free once it is closed.
+    listener.close();
+    auto again = net::UnixListener::bind(name);
+    EXPECT_TRUE(again.is_open());
+  }(name));
+}
+
+TEST(UnixListener, the_socket_file_is_removed_when_the_listener_closes_or_is_destroyed) {
+  TempDir dir;
+  const fs::path closed = dir / "closed.sock";
+  const fs::path destroyed = dir / "destroyed.sock";
+  {
+    auto listener = net::UnixListener::bind(closed.string());
+    EXPECT_TRUE(fs::is_socket(closed));
+    listener.close();
+    EXPECT_FALSE(fs::exists(closed));
+    listener.close();  // idempotent
+  }
+  {
+    auto listener = net::UnixListener::bind(destroyed.string());
+    EXPECT_TRUE(fs::is_socket(destroyed));
+  }
+  EXPECT_FALSE(fs::exists(destroyed));
+}
+
+TEST(UnixListener, a_moved_listener_removes_its_file_once_when_the_new_owner_closes) {
+  TempDir dir;
+  const fs::path path = dir / "moved.sock";
+  {
+    auto original = net::UnixListener::bind(path.string());
+    net::UnixListener moved = std::move(original);
+    original.close();  // the moved-from listener owns nothing: the file stays
+    EXPECT_TRUE(fs::is_socket(path));
+    EXPECT_EQ(moved.path(), path.string());
+    EXPECT_TRUE(moved.is_open());
+  }
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(UnixListener, binding_over_an_existing_path_is_an_IoError_EADDRINUSE) {
+  TempDir dir;
+  const fs::path path = dir / "taken.sock";
+  auto first = net::UnixListener::bind(path.string());
+  try {
+    auto second = net::UnixListener::bind(path.string());
+    ADD_FAILURE() << "bound a path in use";
+  } catch (const gb::IoError& e) {
+    EXPECT_EQ(e.error_number(), EADDRINUSE) << e.what();
+  }
+  // The failed bind must not have removed the first listener's file.
+  EXPECT_TRUE(fs::is_socket(path));
+}
+
+TEST(UnixListener, remove_stale_replaces_a_socket_file_nobody_listens_on) {
+  TempDir dir;
+  const fs::path path = dir / "stale.sock";
+  make_stale_socket_file(path);
+  try {
+    auto refused = net::UnixListener::bind(path.string());
+    ADD_FAILURE() << "bound over a stale socket file without remove_stale";
+  } catch (const gb::IoError& e) {
+    EXPECT_EQ(e.error_number(), EADDRINUSE);
+  }
+  const std::string echoed = run_bounded([](std::string path) -> gb::Task<std::string> {
+    auto listener = net::UnixListener::bind(path, {.remove_stale = true});
+    auto server = gb::spawn(echo_once(listener));
+    net::UnixStream client = co_await net::UnixStream::connect(path);
+    co_await client.write_all("fresh");
+    client.shutdown_write();
+    std::string all = co_await read_to_end(client);
+    co_await server;
+    co_return all;
+  }(path.string()));
+  EXPECT_EQ(echoed, "fresh");
+}
+
+TEST(UnixListener, remove_stale_never_removes_a_regular_file) {
+  TempDir dir;
+  const fs::path path = dir / "precious.txt";
+  std::ofstream(path) << "keep me";
+  try {
+    auto listener = net::UnixListener::bind(path.string(), {.remove_stale = true});
+    ADD_FAILURE() << "bound over a regular file";
+  } catch (const gb::IoError& e) {
+    EXPECT_EQ(e.error_number(), EADDRINUSE) << e.what();
+  }
+  ASSERT_TRUE(fs::is_regular_file(path));
+  std::string content;
+  std::getline(std::ifstream(path), content);
+  EXPECT_EQ(content, "keep me");
+}
+
+TEST(UnixListener, remove_stale_does_not_take_the_path_of_a_listener_that_is_alive) {
+  TempDir dir;
+  const fs::path path = dir / "live.sock";
+  const std::string answer = run_bounded([](std::string path) -> gb::Task<std::string> {
+    auto live = net::UnixListener::bind(path);
+    try {
+      auto usurper = net::UnixListener::bind(path, {.remove_stale = true});
+      ADD_FAILURE() << "remove_stale unlinked the socket file of a live listener";
+    } catch (const gb::IoError& e) {
+      EXPECT_EQ(e.error_number(), EADDRINUSE) << e.what();
+    }
+    // The live listener still owns the path: a new client reaches it.
+    auto server = gb::spawn(echo_first_with_data(live));
+    net::UnixStream client = co_await net::UnixStream::connect(path);
+    co_await client.write_all("still mine");
+    client.shutdown_write();
+    std::string all = co_await read_to_end(client);
+    co_await server;
+    co_return all;
+  }(path.string()));
+  EXPECT_EQ(answer, "still mine");
+}
+
+TEST(UnixStream, connecting_to_a_missing_path_is_an_IoError_ENOENT) {
+  TempDir dir;
+  const std::string path = (dir / "nobody.sock").string();
+  const int error = run_bounded([](std::string path) -> gb::Task<int> {
+    try {
+      (void)co_await net::UnixStream::connect(path);
+    } catch (const gb::IoError& e) {
+      co_return e.error_number();
+    }
+    co_return 0;
+  }(path));
+  EXPECT_EQ(error, ENOENT);
+}
+
+TEST(UnixStream, connecting_to_a_stale_socket_file_is_an_IoError_ECONNREFUSED) {
+  TempDir dir;
+  const fs::path path = dir / "stale.sock";
+  make_stale_socket_file(path);
+  const int error = run_bounded([](std::string path) -> gb::Task<int> {
+    try {
+      (void)co_await net::UnixStream::connect(path);
+    } catch (const gb::IoError& e) {
+      co_return e.error_number();
+    }
+    co_return 0;
+  }(path.string()));
+  EXPECT_EQ(error, ECONNREFUSED);
+}
+
+TEST(UnixStream, writing_to_a_closed_peer_is_an_IoError_EPIPE_not_SIGPIPE) {
+  // net_test never ignores SIGPIPE: a send without MSG_NOSIGNAL would end the binary.
+  run_bounded([]() -> gb::Task<void> {
+    auto [a, b] = net::UnixStream::pair();
+    b.close();
+    try {
+      co_await a.write_all("into the void");
+      ADD_FAILURE() << "wrote to a closed peer";
+    } catch (const gb::IoError& e) {
+      EXPECT_EQ(e.error_number(), EPIPE) << e.what();
+    }
+  }());
+}
+
+TEST(UnixStream, shutdown_write_ends_the_peers_reading_while_the_other_direction_goes_on) {
+  run_bounded([]() -> gb::Task<void> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("request");
+    a.shutdown_write();
+    EXPECT_EQ(co_await read_to_end(b), "request");
+    co_await b.write_all("response");
+    b.close();
+    EXPECT_EQ(co_await read_to_end(a), "response");
+  }());
+}
+
+TEST(UnixStream, failed_binds_and_connects_and_closed_connections_leave_no_descriptor_open) {
+  TempDir dir;
+  const std::string path = (dir / "fds.sock").string();
+  const std::size_t before = open_descriptors();
+  run_bounded([](std::string path, std::string missing) -> gb::Task<void> {
+    for (int i = 0; i < 3; ++i) {
+      auto listener = net::UnixListener::bind(path);
+      EXPECT_THROW((void)net::UnixListener::bind(path), gb::IoError);  // EADDRINUSE
+      auto server = gb::spawn(echo_once(listener));
+      net::UnixStream client = co_await net::UnixStream::connect(path);
+      co_await client.write_all("x");
+      client.shutdown_write();
+      EXPECT_EQ(co_await read_to_end(client), "x");
+      co_await server;
+      try {
+        (void)co_await net::UnixStream::connect(missing);
+        ADD_FAILURE() << "connected to a missing path";
+      } catch (const gb::IoError&) {
+      }
+      auto [a, b] = net::UnixStream::pair();
+      a.close();
+    }
+  }(path, (dir / "missing.sock").string()));
+  EXPECT_EQ(open_descriptors(), before);
+}
+
+// ---- BufferedReader over a UnixStream ----
+
+TEST(BufferedReader, lines_ending_in_crlf_or_lf_come_without_their_line_ends) {
+  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("first\r\nsecond\n\r\nlast\r\n");
+    a.close();
+    net::BufferedReader reader{b};
+    std::vector<std::string> got;
+    for (int i = 0; i < 10; ++i) {
+      std::string line = co_await next_line(reader);
+      got.push_back(line);
+      if (line == "<eof>") break;
+    }
+    co_return got;
+  }());
+  EXPECT_EQ(lines, (std::vector<std::string>{"first", "second", "", "last", "<eof>"}));
+}
+
+TEST(BufferedReader, a_line_longer_than_max_line_is_LineTooLong_and_the_next_read_returns_the_line_after_it) {
+  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+    auto [a, b] = net::UnixStream::pair();
+    net::BufferedReader reader{b, {.max_line = 16, .read_size = 8}};
+    // Written in pieces, so the long line spans many reads and the skip crosses them.
+    auto writer = [](net::UnixStream& a) -> gb::Task<void> {
+      const std::string text = "short\n" + std::string(100, 'x') + "\nexactly-16-bytes\n" +
+                               std::string(17, 'y') + "\nafter\n";
+      for (std::size_t at = 0; at < text.size(); at += 5) {
+        co_await a.write_all(std::string_view(text).substr(at, 5));
+        co_await gb::yield_now();
+      }
+      a.close();
+    };
+    auto writing = gb::spawn(writer(a));
+    std::vector<std::string> got;
+    for (int i = 0; i < 10; ++i) {
+      std::string line = co_await next_line(reader);
+      got.push_back(line);
+      if (line == "<eof>") break;
+    }
+    co_await writing;
+    co_return got;
+  }());
+  EXPECT_EQ(lines, (std::vector<std::string>{"short", "<too long>", "exactly-16-bytes", "<too long>", "after", "<eof>"}));
+}
+
+TEST(BufferedReader, a_too_long_line_already_in_the_buffer_with_its_end_is_skipped_at_once) {
+  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+    auto [a, b] = net::UnixStream::pair();
+    // All in one write: the long line's '\n' arrives in the same read as its start.
+    co_await a.write_all(std::string(20, 'z') + "\nnext\n");
+    a.close();
+    net::BufferedReader reader{b, {.max_line = 16, .read_size = 64}};
+    std::vector<std::string> got;
+    for (int i = 0; i < 5; ++i) {
+      std::string line = co_await next_line(reader);
+      got.push_back(line);
+      if (line == "<eof>") break;
+    }
+    co_return got;
+  }());
+  EXPECT_EQ(lines, (std::vector<std::string>{"<too long>", "next", "<eof>"}));
+}
+
+TEST(BufferedReader, end_of_stream_in_the_middle_of_a_line_is_UnexpectedEof) {
+  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("complete\npartial");
+    a.close();
+    net::BufferedReader reader{b};
+    std::vector<std::string> got;
+    got.push_back(co_await next_line(reader));
+    got.push_back(co_await next_line(reader));
+    got.push_back(co_await next_line(reader));  // the partial line was dropped: clean end now
+    co_return got;
+  }());
+  EXPECT_EQ(lines, (std::vector<std::string>{"complete", "<unexpected eof>", "<eof>"}));
+}
+
+TEST(BufferedReader, a_clean_end_of_stream_is_nullopt_every_time) {
+  run_bounded([]() -> gb::Task<void> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("only\n");
+    a.close();
+    net::BufferedReader reader{b};
+    EXPECT_EQ(co_await next_line(reader), "only");
+    EXPECT_FALSE((co_await reader.read_line()).has_value());
+    EXPECT_FALSE((co_await reader.read_line()).has_value());
+  }());
+}
+
+TEST(BufferedReader, read_until_splits_on_any_delimiter_and_read_returns_the_buffered_rest_first) {
+  run_bounded([]() -> gb::Task<void> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("key=value;tail bytes");
+    a.close();
+    net::BufferedReader reader{b};
+    std::optional<std::string_view> key = co_await reader.read_until('=');
+    EXPECT_EQ(key.value_or("<none>"), "key");
+    std::optional<std::string_view> value = co_await reader.read_until(';');
+    EXPECT_EQ(value.value_or("<none>"), "value");
+    EXPECT_EQ(reader.buffered(), std::string_view("tail bytes").size());
+    std::array<char, 64> buffer{};
+    const std::size_t n = co_await reader.read(buffer);
+    EXPECT_EQ(std::string_view(buffer.data(), n), "tail bytes");
+    EXPECT_EQ(co_await reader.read(buffer), 0u);
+  }());
+}
+
+// ---- read_exact, end of stream, close ----
+
+TEST(UnixStream, read_exact_collects_a_message_sent_one_byte_at_a_time) {
+  const std::string got = run_bounded([]() -> gb::Task<std::string> {
+    auto [a, b] = net::UnixStream::pair();
+    auto writer = [](net::UnixStream& a) -> gb::Task<void> {
+      for (int i = 0; i < 1000; ++i) {
+        const char byte = static_cast<char>('A' + i % 26);
+        co_await a.write_all(std::string_view(&byte, 1));
+        co_await gb::yield_now();  // let the reader take each byte on its own
+      }
+    };
+    auto writing = gb::spawn(writer(a));
+    std::string message(1000, '\0');
+    co_await b.read_exact(std::span<char>(message));
+    co_await writing;
+    co_return message;
+  }());
+  ASSERT_EQ(got.size(), 1000u);
+  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<char>('A' + i % 26)) << "at " << i;
+}
+
+TEST(UnixStream, read_exact_that_meets_end_of_stream_is_UnexpectedEof) {
+  run_bounded([]() -> gb::Task<void> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("short");
+    a.close();
+    std::array<char, 10> buffer{};
+    EXPECT_THROW(co_await b.read_exact(buffer), gb::UnexpectedEof);
+  }());
+}
+
+TEST(UnixStream, a_peer_that_closes_while_a_task_is_blocked_in_read_makes_the_read_return_0) {
+  const std::size_t n = run_bounded([]() -> gb::Task<std::size_t> {
+    auto [a, b] = net::UnixStream::pair();
+    auto reader = gb::spawn([](net::UnixStream& b) -> gb::Task<std::size_t> {
+      std::array<char, 16> buffer{};
+      co_return co_await b.read(buffer);
+    }(b));
+    co_await gb::yield_now();  // the reader is blocked now
+    EXPECT_FALSE(reader.done());
+    a.close();
+    co_return co_await reader;
+  }());
+  EXPECT_EQ(n, 0u);
+}
+
+// The data and the peer's close can reach the reader in one readiness report. A read that
+// then returns fewer bytes than asked for must not wait for another edge: none will come,
+// the end of stream is already there.
+TEST(UnixStream, a_read_after_data_and_close_arrived_together_returns_the_end_of_stream) {
+  const std::string got = run_bounded([]() -> gb::Task<std::string> {
+    auto [a, b] = net::UnixStream::pair();
+    co_await a.write_all("x");
+    std::array<char, 16> buffer{};
+    EXPECT_EQ(co_await b.read(buffer), 1u);  // first read: registers b, reads "x" (short)
+    co_await a.write_all("y");
+    a.close();                                // data and hang-up, before b waits again
+    std::string rest = co_await read_to_end(b);
+    co_return rest;
+  }());
+  EXPECT_EQ(got, "y");
+}
+
+TEST(UnixStream, close_from_another_task_wakes_a_blocked_reader_with_EBADF) {
+  const int error = run_bounded([]() -> gb::Task<int> {
+    auto [a, b] = net::UnixStream::pair();
+    auto reader = gb::spawn([](net::UnixStream& b) -> gb::Task<int> {
+      std::array<char, 16> buffer{};
+      try {
+        (void)co_await b.read(buffer);
+      } catch (const gb::IoError& e) {
+        co_return e.error_number();
+      }
+      co_return 0;
+    }(b));
+    co_await gb::yield_now();
+    EXPECT_FALSE(reader.done());
+    b.close();
+    EXPECT_FALSE(b.is_open());
+    const int result = co_await reader;
+    // The stream is closed for good: a later read is EBADF too, and close stays harmless.
+    std::array<char, 4> buffer{};
+    EXPECT_THROW((void)co_await b.read(buffer), gb::IoError);
+    b.close();
+    co_return result;
+  }());
+  EXPECT_EQ(error, EBADF);
+}
+
+TEST(UnixStream, close_wakes_both_a_blocked_reader_and_a_blocked_writer_with_EBADF) {
+  const std::pair<int, int> errors = run_bounded([]() -> gb::Task<std::pair<int, int>> {
+    auto [a, b] = net::UnixStream::pair();
+    auto failure_of = [](gb::Task<void> operation) -> gb::Task<int> {
+      try {
+        co_await std::move(operation);
+      } catch (const gb::IoError& e) {
+        co_return e.error_number();
+      }
+      co_return 0;
+    };
+    auto read_one = [](net::UnixStream& s) -> gb::Task<void> {
+      std::array<char, 1> buffer{};
+      (void)co_await s.read(buffer);
+    };
+    const std::string big(8 << 20, 'w');  // more than the socket buffers hold: the writer blocks
+    auto reader = gb::spawn(failure_of(read_one(a)));
+    auto writer = gb::spawn(failure_of(a.write_all(big)));
+    co_await gb::yield_now();
+    co_await gb::yield_now();
+    EXPECT_FALSE(reader.done());
+    EXPECT_FALSE(writer.done());
+    a.close();
+    const int read_error = co_await reader;
+    const int write_error = co_await writer;
+    co_return std::pair{read_error, write_error};
+  }());
+  EXPECT_EQ(errors.first, EBADF);
+  EXPECT_EQ(errors.second, EBADF);
+}
+
+TEST(UnixListener, close_from_another_task_wakes_a_blocked_accept_with_EBADF) {
+  TempDir dir;
+  const fs::path path = dir / "accept.sock";
+  const int error = run_bounded([](std::string path) -> gb::Task<int> {
+    auto listener = net::UnixListener::bind(path);
+    auto acceptor = gb::spawn([](net::UnixListener& listener) -> gb::Task<int> {
+      try {
+        (void)co_await listener.accept();
+      } catch (const gb::IoError& e) {
+        co_return e.error_number();
+      }
+      co_return 0;
+    }(listener));
+    co_await gb::yield_now();
+    EXPECT_FALSE(acceptor.done());
+    listener.close();
+    co_return co_await acceptor;
+  }(path.string()));
+  EXPECT_EQ(error, EBADF);
+  EXPECT_FALSE(fs::exists(path));
+}

@@ -1,0 +1,89 @@
+// Shared by the tests of the OS layer (signals, processes, files) and of Unix sockets: a
+// loop on the steady clock whose run is bounded by a generous deadline, and a temporary
+// directory that removes itself.
+//
+// Tests that wait for something outside the loop (a child process, a signal, the blocking
+// pool, a datagram) run on the steady clock: a manual clock with auto_advance would fire
+// their timeouts at once. The deadline is not a timing threshold: it only turns a hang
+// (a lost wake-up) into a failure instead of a stuck run.
+#pragma once
+
+#include <stdlib.h>
+
+#include <cerrno>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <gearbox/error.hpp>
+#include <gearbox/loop.hpp>
+#include <gearbox/task.hpp>
+#include <gearbox/time.hpp>
+
+#include <gtest/gtest.h>
+
+namespace gearbox_test {
+
+inline constexpr std::chrono::seconds k_hang_guard{10};
+
+inline std::string describe_error(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "not a std::exception";
+  }
+}
+
+// A steady-clock loop whose every run is bounded by k_hang_guard (TimeoutError after it).
+// A failure nobody awaited fails the test. Declare it before anything whose descriptor a
+// run attaches to it (a SignalSet, a socket made outside the loop): a descriptor must not
+// outlive the loop it is registered with.
+class DeadlineLoop {
+public:
+  template <class T>
+  T run(gearbox::Task<T> task) {
+    return m_loop.run(gearbox::timeout(k_hang_guard, std::move(task)));
+  }
+
+private:
+  gearbox::Loop m_loop{{.on_unhandled_exception = [](std::exception_ptr e) {
+    ADD_FAILURE() << "unhandled: " << describe_error(e);
+  }}};
+};
+
+// Runs `task` on a DeadlineLoop of its own.
+template <class T>
+T run_with_deadline(gearbox::Task<T> task) {
+  DeadlineLoop loop;
+  return loop.run(std::move(task));
+}
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents at destruction.
+class TempDir {
+public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/gearbox-test-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
+    m_path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(m_path, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const noexcept { return m_path; }
+  std::filesystem::path operator/(const std::string& name) const { return m_path / name; }
+
+private:
+  std::filesystem::path m_path;
+};
+
+}  // namespace gearbox_test
