@@ -480,6 +480,13 @@ TEST(TcpListener, out_of_descriptors_accept_backs_off_and_serves_again_when_some
 }
 
 TEST(TcpListener, out_of_descriptors_accept_backs_off_and_serves_again_when_some_are_freed) {
+#ifdef GEARBOX_TEST_UBSAN
+  // UBSan checks a dynamic type (-fsanitize=vptr) by probing memory with a pipe(); while
+  // the child holds itself at its descriptor limit on purpose, that pipe fails and every
+  // virtual call is reported as "invalid vptr" (and the build stops at the first report).
+  // The release and tsan suites run this test.
+  GTEST_SKIP() << "UBSan's vptr check cannot run without free descriptors";
+#endif
   std::vector<std::string> environment{"GEARBOX_EMFILE_CHILD=1"};
   for (char** entry = environ; *entry; ++entry) environment.emplace_back(*entry);
   std::vector<char*> envp;
