@@ -98,7 +98,6 @@ TEST(ServerPeer, stop_ends_a_well_behaved_server_cleanly_and_reports_its_memory_
   EXPECT_EQ(stats.error, "");
   EXPECT_EQ(stats.exit, "exited with code 0");
   EXPECT_GT(stats.peak_rss_kb, 0);
-  EXPECT_GE(stats.cpu_ms, 0);
   EXPECT_EQ(server.pid(), 0) << "the pid is not reported once the server is reaped";
   EXPECT_TRUE(has_no_child());
 }
@@ -130,8 +129,9 @@ TEST(ServerPeer, stop_reports_the_cpu_time_the_server_used) {
 }
 
 TEST(ServerPeer, lines_before_the_port_line_are_ignored) {
-  ServerPeer server(shell_server(R"(echo starting; echo '{"ready": true}'; echo '{"port": 4242}'; exec cat > /dev/null)"),
-                    k_generous_limit);
+  ServerPeer server(
+      shell_server(R"(echo starting; echo '{"ready": true}'; echo '{"port": 4242}'; exec cat > /dev/null)"),
+      k_generous_limit);
   ASSERT_TRUE(server.started()) << server.error();
   EXPECT_EQ(server.port(), 4242);
   EXPECT_TRUE(server.stop(k_generous_limit).ok);
