@@ -54,7 +54,8 @@ class LatencyHistogram {
   // The value at quantile q (0 < q <= 1), in nanoseconds; 0 if nothing was recorded.
   double quantile(double q) const {
     if (m_total == 0) return 0;
-    const auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(m_total))));
+    const auto wanted = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(m_total)));
+    const std::uint64_t rank = std::max<std::uint64_t>(1, wanted);
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < m_counts.size(); ++i) {
       seen += m_counts[i];
@@ -293,7 +294,8 @@ class LoadRun {
     }
     if (got == 0) {
       return fail(fmt::format("the server closed {} {} ({} of {} requests done)", where(index_of(c)),
-                              c.busy ? fmt::format("with {} of {} bytes of a request not echoed", m_options.message_bytes - c.received, m_options.message_bytes)
+                              c.busy ? fmt::format("with {} of {} bytes of a request not echoed",
+                                                   m_options.message_bytes - c.received, m_options.message_bytes)
                                      : std::string("between requests"),
                               m_result.requests_done, m_options.requests));
     }
@@ -312,7 +314,8 @@ class LoadRun {
                               where(index_of(c)), diff, m_options.message_bytes, c.in[diff], c.out[diff],
                               m_result.requests_done));
     }
-    m_histogram.record(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - c.started).count()));
+    const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(now - c.started);
+    m_histogram.record(static_cast<std::uint64_t>(latency.count()));
     ++m_result.requests_done;
     m_last_done = now;
     c.busy = false;
@@ -351,7 +354,9 @@ class LoadRun {
     m_result.ok = m_result.error.empty();
     if (m_result.requests_done > 0) {
       m_result.seconds = std::chrono::duration<double>(m_last_done - m_start).count();
-      if (m_result.seconds > 0) m_result.requests_per_sec = static_cast<double>(m_result.requests_done) / m_result.seconds;
+      if (m_result.seconds > 0) {
+        m_result.requests_per_sec = static_cast<double>(m_result.requests_done) / m_result.seconds;
+      }
       m_result.p50_us = m_histogram.quantile(0.50) / 1e3;
       m_result.p99_us = m_histogram.quantile(0.99) / 1e3;
     }

@@ -112,8 +112,10 @@ void ServerPeer::State::start(const PeerSpec& spec, std::chrono::milliseconds st
   switch (outcome) {
     case detail::WaitOutcome::exited:
       error = child->status()
-                  ? fmt::format("{} before printing its port (a {{\"port\": N}} line); it printed {} ({})",
-                                detail::describe_status(*child->status()), printed, command)
+                  ? fmt::format("{} {} (a {{\"port\": N}} line); it printed {} ({})",
+                                detail::describe_status(*child->status()),
+                                find_port_line(output) ? "just after printing its port" : "before printing its port",
+                                printed, command)
                   : fmt::format("exit status lost before it printed its port: the child was reaped elsewhere "
                                 "(is SIGCHLD ignored?) ({})",
                                 command);

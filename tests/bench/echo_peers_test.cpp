@@ -172,6 +172,29 @@ TEST_P(EchoPeer, a_client_that_vanishes_with_data_in_flight_does_not_stop_the_se
   EXPECT_TRUE(server.stop(k_generous_limit).ok);
 }
 
+TEST_P(EchoPeer, running_out_of_descriptors_while_accepting_does_not_end_the_server) {
+  // A limit of 24 descriptors leaves the server room for about a dozen connections; the
+  // first load asks for 40, so accept fails with EMFILE while they wait.
+  const std::string script = "ulimit -n 24 && exec '" + m_path.string() + "'";
+  ServerPeer server({GetParam(), {"/bin/sh", "-c", script}}, k_generous_limit);
+  ASSERT_TRUE(server.started()) << server.error();
+  const EchoLoadResult crowded = run_echo_load({.port = server.port(), .connections = 40, .requests = 40,
+                                                .time_limit = 1s});
+  EXPECT_FALSE(crowded.ok) << "40 connections cannot all be served with 24 descriptors";
+  // Once the server has seen those connections close, it serves again. Until then a new
+  // connection may be dropped (libuv accepts and closes what it cannot keep, so that the
+  // listening socket does not spin), hence a bounded number of tries.
+  EchoLoadResult after;
+  for (int attempt = 0; attempt < 100 && !after.ok; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(20ms);
+    after = run_echo_load({.port = server.port(), .connections = 4, .requests = 1000, .time_limit = k_generous_limit});
+  }
+  EXPECT_TRUE(after.ok) << after.error;
+  const ServerStats stats = server.stop(k_generous_limit);
+  EXPECT_TRUE(stats.ok) << stats.error;
+  EXPECT_EQ(stats.exit, "exited with code 0");
+}
+
 TEST_P(EchoPeer, exits_0_when_its_stdin_reaches_end_of_file) {
   HandStartedPeer peer(m_path.string());
   ASSERT_NE(peer.first_line(k_generous_limit).find("{\"port\": "), std::string::npos);

@@ -98,7 +98,6 @@ TEST(ServerPeer, stop_ends_a_well_behaved_server_cleanly_and_reports_its_memory_
   EXPECT_EQ(stats.error, "");
   EXPECT_EQ(stats.exit, "exited with code 0");
   EXPECT_GT(stats.peak_rss_kb, 0);
-  EXPECT_GE(stats.cpu_ms, 0);
   EXPECT_EQ(server.pid(), 0) << "the pid is not reported once the server is reaped";
   EXPECT_TRUE(has_no_child());
 }
@@ -108,7 +107,8 @@ TEST(ServerPeer, the_peak_memory_reported_is_the_servers_own_not_that_of_the_pro
   // the child in the parent's memory.
   std::vector<char> ballast(std::size_t{256} << 20);
   std::memset(ballast.data(), 1, ballast.size());
-  ServerPeer server(test_server(), k_generous_limit);
+  // A small server whatever the preset (the test server is sanitized under asan/tsan).
+  ServerPeer server(shell_server(R"(echo '{"port": 9}'; exec cat > /dev/null)"), k_generous_limit);
   ASSERT_TRUE(server.started()) << server.error();
   const ServerStats stats = server.stop(k_generous_limit);
   EXPECT_TRUE(stats.ok) << stats.error;
@@ -129,8 +129,9 @@ TEST(ServerPeer, stop_reports_the_cpu_time_the_server_used) {
 }
 
 TEST(ServerPeer, lines_before_the_port_line_are_ignored) {
-  ServerPeer server(shell_server(R"(echo starting; echo '{"ready": true}'; echo '{"port": 4242}'; exec cat > /dev/null)"),
-                    k_generous_limit);
+  ServerPeer server(
+      shell_server(R"(echo starting; echo '{"ready": true}'; echo '{"port": 4242}'; exec cat > /dev/null)"),
+      k_generous_limit);
   ASSERT_TRUE(server.started()) << server.error();
   EXPECT_EQ(server.port(), 4242);
   EXPECT_TRUE(server.stop(k_generous_limit).ok);
@@ -159,7 +160,6 @@ TEST(ServerPeer, a_server_that_never_prints_its_port_fails_to_start_within_the_s
   EXPECT_EQ(server.pid(), 0);
   EXPECT_NE(server.error().find("did not print its port"), std::string::npos) << server.error();
   EXPECT_NE(server.error().find("300 ms"), std::string::npos) << server.error();
-  EXPECT_NE(server.error().find("listening somewhere"), std::string::npos) << "quotes its output: " << server.error();
   EXPECT_TRUE(has_no_child());
 
   const ServerStats stats = server.stop(k_generous_limit);
@@ -173,11 +173,12 @@ TEST(ServerPeer, a_port_line_with_a_port_out_of_range_is_not_taken) {
   EXPECT_NE(server.error().find("did not print its port"), std::string::npos) << server.error();
 }
 
-TEST(ServerPeer, a_server_that_exits_before_printing_its_port_is_reported_with_its_exit_code) {
-  ServerPeer server(shell_server("echo 'cannot bind' >&2; exit 4"), k_generous_limit);
+TEST(ServerPeer, a_server_that_exits_before_printing_its_port_is_reported_with_its_exit_code_and_output) {
+  ServerPeer server(shell_server("echo 'cannot bind here'; exit 4"), k_generous_limit);
   EXPECT_FALSE(server.started());
   EXPECT_NE(server.error().find("exited with code 4 before printing its port"), std::string::npos)
       << server.error();
+  EXPECT_NE(server.error().find("cannot bind here"), std::string::npos) << "quotes its output: " << server.error();
   EXPECT_FALSE(has_zombie_child());
 }
 
