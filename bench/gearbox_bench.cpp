@@ -31,6 +31,7 @@ namespace {
 std::vector<gb::Benchmark> all_benchmarks() {
   std::vector<gb::Benchmark> all = gb::async_benchmarks();
   for (auto& b : gb::thread_benchmarks()) all.push_back(std::move(b));
+  for (auto& b : gb::chat_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::net_benchmarks()) all.push_back(std::move(b));
   return all;
 }

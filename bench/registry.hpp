@@ -44,6 +44,7 @@ struct Benchmark {
 
 std::vector<Benchmark> async_benchmarks();
 std::vector<Benchmark> thread_benchmarks();
+std::vector<Benchmark> chat_benchmarks();
 std::vector<Benchmark> net_benchmarks();
 
 }  // namespace gearbox::bench

@@ -73,6 +73,9 @@ std::vector<Benchmark> net_benchmarks() {
             run.extra.erase("peak_rss_kb");
             return run;
           },
+      .peer_args = {},
+      .peer_name = {},
+      .default_threads = 0,
       .server_peers = {"asio", "uv"},
       .drive_server =
           [](const BenchArgs& args, const PeerSpec& server) {

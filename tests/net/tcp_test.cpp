@@ -508,7 +508,9 @@ TEST(Resolve, a_numeric_address_is_answered_without_a_lookup) {
   run_on_test_loop([]() -> gb::Task<void> {
     const auto addresses = co_await net::resolve("127.0.0.1", 80);
     EXPECT_EQ(addresses.size(), 1u);
-    if (!addresses.empty()) EXPECT_EQ(addresses[0], net::SocketAddress::loopback(80));
+    if (!addresses.empty()) {
+      EXPECT_EQ(addresses[0], net::SocketAddress::loopback(80));
+    }
   }());
 }
 
@@ -517,7 +519,9 @@ TEST(Resolve, localhost_resolves_to_a_loopback_address_with_the_port) {
   loop.run([]() -> gb::Task<void> {
     const auto addresses = co_await gb::timeout(10s, net::resolve("localhost", 8080, net::Family::ipv4));
     EXPECT_FALSE(addresses.empty());
-    if (!addresses.empty()) EXPECT_EQ(addresses[0], net::SocketAddress::loopback(8080));
+    if (!addresses.empty()) {
+      EXPECT_EQ(addresses[0], net::SocketAddress::loopback(8080));
+    }
   }());
 }
 

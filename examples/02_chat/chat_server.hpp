@@ -1,0 +1,142 @@
+// ChatServer: a line-based chat room on one gearbox loop, built to hold 10,000 clients on
+// one thread. Try it with `nc 127.0.0.1 PORT` (see README.md for the protocol).
+//
+//   auto listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
+//   gearbox::chat::ChatServer server;
+//   co_await server.run(listener);        // until server.stop()
+//
+// The protocol, one line each way ('\n', a '\r' before it is dropped):
+//   on connect     "* welcome to gearbox chat, you are guestN (...)"   and "* guestN joined" to the others
+//   /nick NAME     "* you are now NAME" and "* OLD is now NAME" to the others;
+//                  "! invalid nick ..." or "! nick taken: NAME" (the client stays connected)
+//   /who           "* K online: a, b, c" (at most k_who_max names, then "and R more")
+//   /quit          "* bye", then the server closes the connection; "* NICK left" to the others
+//   /anything      "! unknown command: /anything"
+//   other text     "NICK: text" to everyone else (never echoed to the sender); empty lines are ignored
+//   a line longer than max_line bytes: "! line too long ..."; the rest of it is skipped and
+//                  the client stays connected.
+// Lines from the server begin with "* " (news), "! " (an error reply to this client) or
+// "NICK: " (a message); nicks cannot contain ' ', '*' or '!', so the three never mix up.
+//
+// Each client has a reader task, a writer task and a queue of outgoing lines. Broadcast
+// never waits: it appends a shared, immutable copy of the line (one allocation for all
+// recipients) to each queue and wakes the writers, which write whatever has queued up in
+// one write. A client whose queue would pass max_queued_bytes (it stopped reading, or
+// reads slower than the room talks) is disconnected on the spot, with reason "too slow";
+// the others never wait for it and the server's memory stays bounded.
+//
+// Joins and leaves are announced while the room has at most announce_limit members:
+// announcing each of N joins to everyone costs O(N^2) lines (5*10^7 for 10,000 clients),
+// so big rooms stay quiet about them, as big IRC channels do.
+//
+// Thread-safety: none. A ChatServer lives on one loop; run() and stop() are called on that
+// loop's thread. Destruction: run() must have returned (or never been called).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <gearbox/net/tcp.hpp>
+#include <gearbox/task.hpp>
+
+namespace gearbox::chat {
+
+struct ChatOptions {
+  std::size_t max_line = 1024;                // longest accepted line, without its "\r\n"
+  std::size_t max_nick = 16;                  // nicks: 1..max_nick of [A-Za-z0-9_-], unique ignoring case
+  std::size_t max_queued_bytes = 256 * 1024;  // a client's queued output beyond this: disconnected (each
+                                              // line counts its text and its 16-byte slot)
+  std::size_t announce_limit = 1000;          // joins/leaves announced while members <= this
+  std::size_t read_size = 512;                // bytes asked of the socket per read (per-client buffer)
+  std::size_t write_batch = 64 * 1024;        // queued lines joined into one write, up to this size
+  // How long a leaving client (/quit, stop()) has to read its last lines before it is closed.
+  std::chrono::milliseconds close_grace{2000};
+  // Where the server says what it did to whom (slow clients dropped, errors); null: silent.
+  std::function<void(std::string_view)> log = {};
+};
+
+struct ChatStats {
+  std::uint64_t accepted = 0;            // connections accepted
+  std::uint64_t peak_clients = 0;        // most clients connected at once
+  std::uint64_t lines_received = 0;      // lines read from clients (commands included)
+  std::uint64_t messages_broadcast = 0;  // chat lines broadcast
+  std::uint64_t deliveries = 0;          // lines queued for a client (broadcasts, news and replies)
+  std::uint64_t bytes_written = 0;       // bytes written to clients
+  std::uint64_t writes = 0;              // write calls that made them (bytes/writes: the batching)
+  std::uint64_t error_replies = 0;       // "! ..." replies (bad commands, nicks, long lines)
+  std::uint64_t dropped_slow = 0;        // clients disconnected because their queue passed the bound
+  std::uint64_t disconnected = 0;        // clients gone, for any reason
+};
+
+class ChatServer {
+public:
+  // Names at most this many clients in a /who reply (the rest are counted).
+  static constexpr std::size_t k_who_max = 1000;
+
+  explicit ChatServer(ChatOptions options = {});
+  ~ChatServer();
+  ChatServer(const ChatServer&) = delete;
+  ChatServer& operator=(const ChatServer&) = delete;
+
+  // Accepts clients from `listener` and serves them until stop(); returns once every
+  // client has been closed. A failure of accept other than the stop is rethrown after
+  // the clients were closed. Cancelling run() closes every client too (without a goodbye
+  // flush). Call once.
+  [[nodiscard]] Task<void> run(net::TcpListener& listener);
+
+  // Stops: closes the listener, queues `goodbye` for every client and closes each once its
+  // queue has been written (or after close_grace, for a client that does not read); run()
+  // returns when all are closed. Leaves are not announced while stopping. Idempotent; may
+  // be called before run() (run() then closes the listener and returns at once). Does not
+  // suspend.
+  void stop(std::string_view goodbye = "* server shutting down, bye");
+
+  const ChatStats& stats() const noexcept { return m_stats; }
+  // Clients connected now.
+  std::size_t clients() const noexcept { return m_members.size(); }
+  const ChatOptions& options() const noexcept { return m_options; }
+
+private:
+  struct Client;
+  using Message = std::shared_ptr<const std::string>;
+
+  Task<void> session(net::TcpStream stream);
+  Task<void> read_loop(Client& client);
+  Task<void> write_loop(Client& client);
+  Task<void> finish_writer(Client& client);
+
+  void handle_line(Client& client, std::string_view line);
+  void handle_nick(Client& client, std::string_view name);
+  void handle_who(Client& client);
+
+  void join(Client& client);
+  void leave(Client& client, std::string_view reason);
+  void reply(Client& client, std::string text);
+  void broadcast(const Message& message, const Client* except);
+  void announce(std::string text, const Client* except);
+  bool enqueue(Client& client, const Message& message);
+  void schedule_drop(Client& client);
+  void process_drops();
+  std::string next_guest_nick();
+  bool valid_nick(std::string_view name) const;
+  void log(std::string_view what) const;
+
+  ChatOptions m_options;
+  ChatStats m_stats;
+  net::TcpListener* m_listener = nullptr;
+  bool m_stopping = false;
+  bool m_dropping = false;  // process_drops() is running
+  std::uint64_t m_next_guest = 1;
+  std::vector<Client*> m_members;                       // everyone who receives broadcasts
+  std::unordered_map<std::string, Client*> m_by_nick;   // lower-cased nick -> member
+  std::vector<Client*> m_pending_drops;                 // over their bound, to disconnect
+};
+
+}  // namespace gearbox::chat
