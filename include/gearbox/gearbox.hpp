@@ -10,6 +10,10 @@
 #include <gearbox/future.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/loop.hpp>
+#include <gearbox/process/init.hpp>
+#include <gearbox/process/process_pool.hpp>
+#include <gearbox/process/registry.hpp>
+#include <gearbox/process/shared_buffer.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/sync/channel.hpp>
 #include <gearbox/sync/event.hpp>
