@@ -115,7 +115,7 @@ struct ProcessPool::Impl {
   std::uint64_t next_key = 1;                    // under mutex
   std::size_t round_robin = 0;                   // under mutex
   Phase phase = Phase::running;                  // under mutex
-  std::exception_ptr stop_error;                 // under mutex: what stopping fails calls with
+  bool stop_cancels = false;                     // under mutex: stopping fails calls with Cancelled, else ShutdownError
   std::string broken;                            // under mutex: why the restart limit stopped the pool
   std::deque<SteadyTime::time_point> crash_times;     // under mutex
   double task_us = -1;                           // under mutex: moving average of a call's run time
@@ -125,8 +125,13 @@ struct ProcessPool::Impl {
 
   // ---- called with the lock held ----
 
+  // A new exception per call: a consumer must hold the only reference to its exception,
+  // so that it is freed on the consumer's thread.
   std::exception_ptr closed_error() const {
     return std::make_exception_ptr(broken.empty() ? ShutdownError() : ShutdownError(broken));
+  }
+  std::exception_ptr stop_error() const {
+    return stop_cancels ? std::make_exception_ptr(Cancelled{}) : closed_error();
   }
 
   Worker* find(std::uint64_t key) const noexcept {
@@ -313,7 +318,7 @@ struct ProcessPool::Impl {
     ::close(w.pidfd);
 
     if (phase == Phase::stopping) {
-      for (ProcessCall* call : w.in_flight) fail(call, stop_error);
+      for (ProcessCall* call : w.in_flight) fail(call, stop_error());
     } else {
       const bool clean = !signalled && exit_code == 0 && w.write_closed && w.in_flight.empty();
       ProcessCall* culprit = nullptr;
@@ -344,7 +349,7 @@ struct ProcessPool::Impl {
 
     if (phase == Phase::stopping) return;
     if (!broken.empty()) {
-      stop(std::make_exception_ptr(ShutdownError(broken)));
+      stop(false);
       return;
     }
     if (phase == Phase::draining && queue.empty()) return;
@@ -352,7 +357,7 @@ struct ProcessPool::Impl {
       spawn_worker();
     } catch (const std::exception& e) {
       broken = std::string("gearbox: the process pool cannot replace a worker: ") + e.what();
-      stop(std::make_exception_ptr(ShutdownError(broken)));
+      stop(false);
     }
   }
 
@@ -367,13 +372,13 @@ struct ProcessPool::Impl {
                std::to_string(options.max_restarts) + "); the last was worker " + std::to_string(pid);
   }
 
-  // Stops the pool: queued calls fail with `error`, workers are killed; their in-flight
-  // calls fail with it as they are reaped.
-  void stop(std::exception_ptr error) {
+  // Stops the pool: queued calls fail with Cancelled (`cancel`) or ShutdownError, workers
+  // are killed; their in-flight calls fail the same way as they are reaped.
+  void stop(bool cancel) {
     if (phase == Phase::stopping) return;
     phase = Phase::stopping;
-    stop_error = std::move(error);
-    for (ProcessCall* call : queue) fail(call, stop_error);
+    stop_cancels = cancel;
+    for (ProcessCall* call : queue) fail(call, stop_error());
     queue.clear();
     for (auto& w : workers) kill_by_pidfd(w->pidfd);
   }
@@ -386,7 +391,7 @@ struct ProcessPool::Impl {
       std::lock_guard lock{mutex};
       ready.swap(outcomes);
     }
-    for (auto& [call, error] : ready) finish(call, nullptr, error);
+    for (auto& [call, error] : ready) finish(call, nullptr, std::move(error));  // keep no reference
   }
 
   // Completes a call with a result record (or fails it with `error`).
@@ -453,7 +458,7 @@ struct ProcessPool::Impl {
         started.set_value();
       } catch (...) {
         started.set_exception(std::current_exception());
-        stop(std::make_exception_ptr(ShutdownError()));
+        stop(false);
       }
     }
     epoll_event events[64];
@@ -674,7 +679,7 @@ void ProcessPool::shutdown(ShutdownMode mode) {
   {
     std::lock_guard lock{m_impl->mutex};
     if (mode == ShutdownMode::cancel_pending)
-      m_impl->stop(std::make_exception_ptr(Cancelled{}));
+      m_impl->stop(true);
     else if (m_impl->phase == Impl::Phase::running)
       m_impl->phase = Impl::Phase::draining;
   }

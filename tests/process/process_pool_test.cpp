@@ -324,10 +324,12 @@ TEST(ProcessPool, a_loop_task_awaits_a_result_without_blocking_its_loop) {
   gb::ProcessPool pool{{.workers = 1}};
   std::vector<std::string> log;
   auto app = [&]() -> gb::Task<int> {
-    auto other = gb::Loop::current()->spawn([&]() -> gb::Task<void> {
-      log.push_back("other ran");
+    // The lambda takes the log as a parameter: a coroutine lambda's captures die with the
+    // temporary lambda, its parameters live in the coroutine frame.
+    auto other = gb::Loop::current()->spawn([](std::vector<std::string>& out) -> gb::Task<void> {
+      out.push_back("other ran");
       co_return;
-    }());
+    }(log));
     auto future = pool.submit(gb::task<sleep_ms_then>, 50);
     const auto thread = std::this_thread::get_id();
     const int value = co_await future;

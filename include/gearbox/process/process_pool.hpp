@@ -186,8 +186,10 @@ public:
   void chunk_done() noexcept {
     // Memory ordering: acq_rel, so the last chunk sees every other chunk's stores.
     if (m_chunks_left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    // The error moves out: the consumer then holds the only reference to the exception, and
+    // frees it on its own thread.
     if (m_error)
-      this->set_exception(m_error);
+      this->set_exception(std::move(m_error));
     else
       this->set_value(std::move(m_results));
     this->release();
@@ -254,10 +256,11 @@ public:
   }
   void fail(std::exception_ptr error) noexcept override {
     for (std::size_t i = 0; i < m_count; ++i) {
+      std::exception_ptr mine = i + 1 == m_count ? std::move(error) : error;  // keep no reference here
       if constexpr (std::is_same_v<Item, R>)
-        m_state->deliver(error);
+        m_state->deliver(std::move(mine));
       else
-        m_state->deliver(Item{m_offset + i, error});
+        m_state->deliver(Item{m_offset + i, std::move(mine)});
     }
     delete this;
   }

@@ -81,7 +81,7 @@ private:
   static void fulfil(Promise<std::optional<T>>& promise, std::variant<T, std::exception_ptr> item) noexcept {
     try {
       if (item.index() == 1)
-        promise.set_exception(std::get<1>(item));
+        promise.set_exception(std::move(std::get<1>(item)));
       else
         promise.set_value(std::optional<T>{std::move(std::get<0>(item))});
     } catch (...) {
