@@ -19,6 +19,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <gearbox/process/init.hpp>
+
 #include "peer_runner.hpp"
 #include "registry.hpp"
 
@@ -30,6 +32,7 @@ namespace {
 std::vector<gb::Benchmark> all_benchmarks() {
   std::vector<gb::Benchmark> all = gb::async_benchmarks();
   for (auto& b : gb::thread_benchmarks()) all.push_back(std::move(b));
+  for (auto& b : gb::process_benchmarks()) all.push_back(std::move(b));
   return all;
 }
 
@@ -67,6 +70,7 @@ void print_table(const json& report) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gearbox::init(argc, argv);  // the process benchmarks' workers are this program: they never return from here
   const auto benchmarks = all_benchmarks();
   std::string names;
   for (const auto& b : benchmarks) names += (names.empty() ? "" : ", ") + b.name;

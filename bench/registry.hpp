@@ -35,5 +35,6 @@ struct Benchmark {
 
 std::vector<Benchmark> async_benchmarks();
 std::vector<Benchmark> thread_benchmarks();
+std::vector<Benchmark> process_benchmarks();
 
 }  // namespace gearbox::bench

@@ -27,6 +27,7 @@
 #include <deque>
 #include <future>
 #include <thread>
+#include <unordered_map>
 
 #include "process/wire.hpp"
 #include "process/worker_protocol.hpp"
@@ -118,7 +119,9 @@ struct ProcessPool::Impl {
   bool stop_cancels = false;                     // under mutex: stopping fails calls with Cancelled, else ShutdownError
   std::string broken;                            // under mutex: why the restart limit stopped the pool
   std::deque<SteadyTime::time_point> crash_times;     // under mutex
-  double task_us = -1;                           // under mutex: moving average of a call's run time
+  // under mutex: per task name, a moving average of a call's run time in microseconds
+  // (-1 until one has run); decides how many calls a worker is given ahead.
+  std::unordered_map<std::string, double> run_time_us;
   Stats counters;                                // under mutex
   wire::FrameWriter tasks{wire::Kind::tasks};    // under mutex: the frame being built
   wire::Frame frame;                             // dispatcher only: the frame being read
@@ -140,9 +143,12 @@ struct ProcessPool::Impl {
     return nullptr;
   }
 
-  std::size_t window() const noexcept {
-    if (task_us < 0) return 2;
-    return std::clamp<std::size_t>(static_cast<std::size_t>(k_backlog_us / std::max(task_us, 1.0)), 1, k_max_window);
+  // How many calls like `call` a worker may hold: about k_backlog_us of work, 2 while the
+  // task's cost is unknown.
+  static std::size_t window(const ProcessCall& call) noexcept {
+    const double us = *call.m_run_time_us;
+    if (us < 0) return 2;
+    return std::clamp<std::size_t>(static_cast<std::size_t>(k_backlog_us / std::max(us, 1.0)), 1, k_max_window);
   }
 
   void spawn_worker() {
@@ -240,19 +246,27 @@ struct ProcessPool::Impl {
     if (phase == Phase::stopping || queue.empty() || workers.empty()) return;
     const auto now = SteadyTime::now();
     const std::size_t n = workers.size();
-    for (std::size_t k = 0; k < n && !queue.empty(); ++k) {
+    auto takes = [&](const Worker& w) {
+      return w.state == Worker::State::ready && !w.send_blocked && !w.exclusive &&
+             (!from_submitter || w.in_flight.empty());
+    };
+    // The queue is shared out among the workers that can take calls, so that one idle
+    // worker does not take a whole burst while another idles.
+    std::size_t takers = 0;
+    for (auto& w : workers) takers += takes(*w) ? 1 : 0;
+    for (std::size_t k = 0; k < n && !queue.empty() && takers > 0; ++k) {
       Worker& w = *workers[(round_robin + k) % n];
-      if (w.state != Worker::State::ready || w.send_blocked || w.exclusive) continue;
-      if (from_submitter && !w.in_flight.empty()) continue;
-      send_batch(w, now);
+      if (!takes(w)) continue;
+      send_batch(w, now, (queue.size() + takers - 1) / takers);
+      --takers;
     }
     ++round_robin;
   }
 
-  void send_batch(Worker& w, SteadyTime::time_point now) {
-    const std::size_t limit = window();
+  void send_batch(Worker& w, SteadyTime::time_point now, std::size_t share) {
+    const std::size_t limit = window(*queue.front());
     if (w.in_flight.size() >= limit) return;
-    std::size_t room = limit - w.in_flight.size();
+    std::size_t room = std::min(limit - w.in_flight.size(), share);
     if (options.max_tasks_per_child) room = std::min(room, options.max_tasks_per_child - w.tasks_sent);
     tasks.reset(wire::Kind::tasks);
     std::vector<ProcessCall*> batch;
@@ -565,7 +579,8 @@ struct ProcessPool::Impl {
             }
             done.emplace_back(w->in_flight.front(), &record);
             w->in_flight.pop_front();
-            task_us = task_us < 0 ? record.run_us : 0.9 * task_us + 0.1 * record.run_us;
+            double& us = *done.back().first->m_run_time_us;
+            us = us < 0 ? record.run_us : 0.9 * us + 0.1 * record.run_us;
           }
           if (w->in_flight.empty()) w->exclusive = false;
         }
@@ -655,6 +670,7 @@ void ProcessPool::enqueue(std::vector<detail::ProcessCall*>& calls) {
         impl.fail(call, impl.closed_error());
       } else {
         call->m_id = impl.next_id++;
+        call->m_run_time_us = &impl.run_time_us.try_emplace(call->name, -1.0).first->second;  // nodes are stable
         impl.queue.push_back(call);
       }
     }

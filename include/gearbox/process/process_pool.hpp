@@ -131,6 +131,7 @@ public:
   std::uint64_t m_id = 0;
   std::chrono::steady_clock::time_point m_deadline{};
   bool m_timed_out = false;
+  double* m_run_time_us = nullptr;  // the pool's estimate for this task name
 };
 
 template <class R>
