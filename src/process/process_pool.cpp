@@ -300,11 +300,15 @@ struct ProcessPool::Impl {
     if (const int error = tasks.send(w.socket); error != 0) {
       for (auto it = batch.rbegin(); it != batch.rend(); ++it) queue.push_front(*it);
       w.exclusive = false;
-      w.send_blocked = true;  // EAGAIN: until EPOLLOUT; anything else: until the pidfd says it died
+      w.send_blocked = true;  // EAGAIN: until EPOLLOUT
+      // Anything else: the worker is dying, or its socket is unusable; replace it (its
+      // death, seen through the pidfd, counts as a crash).
+      if (error != EAGAIN && error != EWOULDBLOCK) kill_by_pidfd(w.pidfd);
       return;
     }
     w.in_flight.insert(w.in_flight.end(), batch.begin(), batch.end());
     w.tasks_sent += batch.size();
+    if (w.exclusive) poke();  // a new deadline: the dispatcher may be asleep with none
     if (options.max_tasks_per_child && w.tasks_sent >= options.max_tasks_per_child) w.state = Worker::State::retiring;
   }
 
@@ -645,6 +649,9 @@ void ProcessPool::prepare(detail::ProcessCall& call, const TaskOptions& options)
   call.timeout = options.timeout.count() > 0 ? options.timeout : defaults.task_timeout;
   call.retries = options.retries >= 0 ? options.retries : defaults.retries;
   call.stop_token = options.stop_token;
+  if (call.fds.size() + 1 > wire::k_max_fds)
+    throw std::invalid_argument("gearbox: a task call can carry at most " + std::to_string(wire::k_max_fds - 1) +
+                                " SharedBuffers");
   if (call.args.size() > wire::k_inline_max) {
     call.spill = SharedBuffer::copy_of(std::as_bytes(std::span(call.args.data(), call.args.size())));
     call.args.clear();

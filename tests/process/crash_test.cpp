@@ -174,12 +174,20 @@ TEST(ProcessCrash, a_task_that_exits_3_fails_with_its_exit_code) {
 
 TEST(ProcessCrash, a_task_past_its_timeout_is_killed_and_fails_with_TimeoutError) {
   gb::ProcessPool pool{{.workers = 1}};
+  EXPECT_EQ(pool.submit(gb::task<twice>, 1).get(), 2);  // idle and ready: the submitter sends it itself
   auto stuck = pool.submit({.timeout = 100ms}, gb::task<spin_forever>);
   auto next = pool.submit(gb::task<twice>, 5);
   EXPECT_THROW(stuck.get(), gb::TimeoutError);
   EXPECT_EQ(next.get(), 10);
   EXPECT_EQ(pool.stats().timeouts, 1u);
   EXPECT_EQ(pool.stats().crashes, 0u);
+}
+
+TEST(ProcessCrash, the_pool_default_timeout_applies_to_every_task) {
+  gb::ProcessPool pool{{.workers = 1, .task_timeout = 100ms}};
+  auto stuck = pool.submit(gb::task<spin_forever>);
+  EXPECT_THROW(stuck.get(), gb::TimeoutError);
+  EXPECT_EQ(pool.submit(gb::task<twice>, 3).get(), 6);
 }
 
 TEST(ProcessCrash, a_task_with_retries_is_run_again_after_a_crash_and_then_reports_it) {
