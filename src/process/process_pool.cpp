@@ -125,6 +125,25 @@ struct ProcessPool::Impl {
   Stats counters;                                // under mutex
   wire::FrameWriter tasks{wire::Kind::tasks};    // under mutex: the frame being built
   wire::Frame frame;                             // dispatcher only: the frame being read
+  // Set by a queued call's stop callback (any thread, possibly under `mutex`): the
+  // dispatcher should look for stopped calls. Memory ordering: the flag carries no data
+  // (the stop state is read through the stop_token); relaxed, the eventfd write wakes.
+  std::atomic<bool> stop_requested{false};
+
+  static void on_stop(void* self) noexcept {
+    auto* impl = static_cast<Impl*>(self);
+    impl->stop_requested.store(true, std::memory_order_relaxed);
+    impl->poke();
+  }
+
+  // Fails every queued call whose stop was requested.
+  void drop_stopped() {
+    std::erase_if(queue, [&](ProcessCall* call) {
+      if (!call->stop_token.stop_requested()) return false;
+      fail(call, std::make_exception_ptr(Cancelled{}));
+      return true;
+    });
+  }
 
   // ---- called with the lock held ----
 
@@ -414,6 +433,7 @@ struct ProcessPool::Impl {
 
   // Completes a call with a result record (or fails it with `error`).
   static void finish(ProcessCall* call, wire::Record* record, std::exception_ptr error, int pid = 0) {
+    call->m_stop_callback.reset();  // before the pool may go: the callback points to it
     call->args.clear();
     call->fds.clear();
     call->owners.clear();
@@ -503,6 +523,7 @@ struct ProcessPool::Impl {
       }
       {
         std::lock_guard lock{mutex};
+        if (stop_requested.exchange(false, std::memory_order_relaxed)) drop_stopped();
         check_deadlines();
         if (phase == Phase::draining && queue.empty()) {
           bool idle = true;
@@ -678,6 +699,8 @@ void ProcessPool::enqueue(std::vector<detail::ProcessCall*>& calls) {
       } else {
         call->m_id = impl.next_id++;
         call->m_run_time_us = &impl.run_time_us.try_emplace(call->name, -1.0).first->second;  // nodes are stable
+        if (call->stop_token.stop_possible())
+          call->m_stop_callback.emplace(call->stop_token, detail::StopPoke{&Impl::on_stop, &impl});
         impl.queue.push_back(call);
       }
     }

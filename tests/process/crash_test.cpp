@@ -97,16 +97,7 @@ GEARBOX_TASK(sum_shared);
 GEARBOX_TASK(make_shared);
 
 gb::WorkerCrashed crash_of(gb::Future<int>& f) {
-  try {
-    f.get();
-  } catch (const gb::WorkerCrashed& e) {
-    return e;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not WorkerCrashed: " << e.what();
-    throw;
-  }
-  ADD_FAILURE() << "the task did not fail";
-  throw std::logic_error("no failure");
+  return gearbox_test::expect_throw<gb::WorkerCrashed>([&] { f.get(); });
 }
 
 int read_pid(const std::string& path) {

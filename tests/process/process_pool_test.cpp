@@ -23,6 +23,7 @@
 
 namespace gb = gearbox;
 using namespace std::chrono_literals;
+using gearbox_test::expect_throw;
 using gearbox_test::wait_until;
 
 namespace {
@@ -125,20 +126,6 @@ GEARBOX_TASK(wait_for_file);
 [[maybe_unused]] const bool registered_by_name = gb::register_task("times_three", +[](int x) { return 3 * x; });
 
 int never_registered(int x) { return x; }
-
-template <class E, class F>
-E expect_throw(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw something else: " << e.what();
-    throw;
-  }
-  ADD_FAILURE() << "did not throw";
-  throw std::logic_error("did not throw");
-}
 
 }  // namespace
 
@@ -391,10 +378,11 @@ TEST(ProcessPool, a_stop_request_cancels_a_task_that_is_still_queued) {
   auto stopped = pool.submit({.stop_token = stop.get_token()}, gb::task<square>, 2);
   auto kept = pool.submit(gb::task<square>, 3);
   stop.request_stop();
+  EXPECT_THROW(stopped.get(), gb::Cancelled);  // at once: the blocker is still running
+  EXPECT_FALSE(blocker.ready());
   { std::ofstream{gate}; }
   EXPECT_EQ(blocker.get(), 1);
   EXPECT_EQ(ahead.get(), 1);
-  EXPECT_THROW(stopped.get(), gb::Cancelled);
   EXPECT_EQ(kept.get(), 9);
   std::filesystem::remove(gate);
 }

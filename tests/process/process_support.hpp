@@ -3,13 +3,16 @@
 #pragma once
 
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <exception>
 #include <filesystem>
+#include <stdexcept>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -62,6 +65,22 @@ template <class F>
 void wait_until(F&& condition) {
   while (!condition()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
+
+// Runs f and returns the E it throws; a test failure if it throws something else or nothing.
+template <class E, class F>
+E expect_throw(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "threw something else: " << e.what();
+    throw;
+  }
+  ADD_FAILURE() << "did not throw";
+  throw std::logic_error("did not throw");
+}
+
 
 inline std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() /

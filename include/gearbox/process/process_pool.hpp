@@ -58,6 +58,7 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ranges>
 #include <stdexcept>
 #include <stop_token>
@@ -93,10 +94,17 @@ struct ProcessPoolOptions {
 struct TaskOptions {
   std::chrono::milliseconds timeout{0};  // 0: the pool's task_timeout
   int retries = -1;                      // -1: the pool's retries
-  std::stop_token stop_token = {};       // a stop request cancels the task while it is queued
+  std::stop_token stop_token = {};       // a stop request cancels the task if it is still queued
 };
 
 namespace detail {
+
+// What a queued call's stop callback runs: tells the pool to look for stopped calls.
+struct StopPoke {
+  void (*poke)(void* pool) noexcept;
+  void* pool;
+  void operator()() const noexcept { poke(pool); }
+};
 
 // One unit sent to a worker: a task call, or a chunk of calls. Owned by the pool from
 // enqueue until it calls complete() or fail() (exactly one, once, from the dispatcher
@@ -132,6 +140,7 @@ public:
   std::chrono::steady_clock::time_point m_deadline{};
   bool m_timed_out = false;
   double* m_run_time_us = nullptr;  // the pool's estimate for this task name
+  std::optional<std::stop_callback<StopPoke>> m_stop_callback;  // while the pool holds the call
 };
 
 template <class R>
