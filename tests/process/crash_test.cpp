@@ -132,6 +132,14 @@ TEST(ProcessCrash, kill_9_of_a_worker_mid_task_fails_only_that_task_and_the_next
   std::filesystem::remove(marker);
 }
 
+TEST(ProcessCrash, a_worker_ignores_SIGINT_which_a_terminal_sends_to_the_whole_group) {
+  gb::ProcessPool pool{{.workers = 1}};
+  const int pid = pool.submit(gb::task<my_pid>).get();
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  EXPECT_EQ(pool.submit(gb::task<my_pid>).get(), pid);  // the same worker, still serving
+  EXPECT_EQ(pool.stats().crashes, 0u);
+}
+
 TEST(ProcessCrash, a_task_that_calls_abort_fails_with_SIGABRT) {
   gb::ProcessPool pool{{.workers = 1}};
   auto f = pool.submit(gb::task<call_abort>);
