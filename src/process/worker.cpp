@@ -135,8 +135,9 @@ private:
           if (spilled.size() != record.spilled_size) throw detail::BadArguments("spilled arguments have the wrong size");
           fds = fds.first(fds.size() - 1);
           args = std::string_view(reinterpret_cast<const char*>(spilled.bytes().data()), spilled.size());
+          m_owners.push_back(std::make_shared<SharedBuffer>(spilled));
         }
-        detail::DecodeScope decoding{fds};
+        detail::DecodeScope decoding{fds, &m_owners};  // unmapped after the answer is sent
         const detail::TaskEntry* entry = detail::find_task(record.name);
         if (!entry) {
           status = wire::Status::unregistered;
@@ -185,7 +186,9 @@ private:
   int m_socket;
   wire::Frame m_frame;
   wire::FrameWriter m_results;
-  std::vector<std::shared_ptr<const void>> m_owners;  // keep result descriptors open until sent
+  // What the unsent results use (their descriptors) and the arguments' mappings: released
+  // once the results are sent, so that unmapping is not on the way of the answer.
+  std::vector<std::shared_ptr<const void>> m_owners;
   SteadyTime::time_point m_unflushed_since{};
   wire::Progress* m_progress = nullptr;
 };

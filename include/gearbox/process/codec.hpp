@@ -95,7 +95,10 @@ private:
 // Descriptors that arrived with the bytes being decoded on this thread. take() moves one
 // out (each index at most once); those never taken are closed with the scope.
 struct DecodeScope {
-  explicit DecodeScope(std::span<int> fds) noexcept : m_fds(fds), m_previous(std::exchange(current(), this)) {}
+  // `keep_alive`, if given, receives an owner of every buffer decoded, so that its memory
+  // outlives the decoded value (a worker unmaps its arguments after it has answered).
+  explicit DecodeScope(std::span<int> fds, std::vector<std::shared_ptr<const void>>* keep_alive = nullptr) noexcept
+      : keep_alive(keep_alive), m_fds(fds), m_previous(std::exchange(current(), this)) {}
   ~DecodeScope();
   DecodeScope(const DecodeScope&) = delete;
   DecodeScope& operator=(const DecodeScope&) = delete;
@@ -104,6 +107,8 @@ struct DecodeScope {
     return scope;
   }
   int take(std::uint32_t index);
+
+  std::vector<std::shared_ptr<const void>>* keep_alive;
 
 private:
   std::span<int> m_fds;  // -1 once taken

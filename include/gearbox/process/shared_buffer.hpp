@@ -69,6 +69,7 @@ public:
     auto* scope = detail::DecodeScope::current();
     if (!scope) throw std::logic_error("gearbox: a SharedBuffer can only be decoded from a ProcessPool message");
     *this = adopt_sealed(scope->take(index));
+    if (scope->keep_alive) scope->keep_alive->push_back(m_mapping);
   }
 
 private:
