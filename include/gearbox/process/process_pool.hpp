@@ -25,8 +25,10 @@
 // hop fewer on the latency path); tasks that queue up behind busy workers are sent by
 // the dispatcher, many per message, each time results come back (automatic batching: the
 // deeper the queue, the bigger the messages; a worker answers a message with one message).
-// How many tasks a worker holds ahead is adapted to how long tasks take (about a
-// millisecond of work), so long tasks are not stuck behind a busy worker.
+// How many calls a worker holds is adapted to how long each task (by name) takes: about
+// a millisecond of work, and one call ahead for calls under 100 ms, so that a worker
+// never idles waiting for its next call while long tasks are not stuck behind a busy one.
+// The dispatcher is woken by a submitter only for a task with a deadline or a stop request.
 //
 // Failures:
 //  - A worker that dies fails only the task it was running, with WorkerCrashed (signal or
