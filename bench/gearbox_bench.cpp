@@ -20,6 +20,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <gearbox/process/init.hpp>
+
 #include "peer_runner.hpp"
 #include "registry.hpp"
 
@@ -33,6 +35,7 @@ std::vector<gb::Benchmark> all_benchmarks() {
   for (auto& b : gb::thread_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::chat_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::net_benchmarks()) all.push_back(std::move(b));
+  for (auto& b : gb::process_benchmarks()) all.push_back(std::move(b));
   return all;
 }
 
@@ -88,6 +91,7 @@ void print_table(const json& report) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gearbox::init(argc, argv);  // the process benchmarks' workers are this program: they never return from here
   const auto benchmarks = all_benchmarks();
   std::string names;
   for (const auto& b : benchmarks) names += (names.empty() ? "" : ", ") + b.name;

@@ -46,5 +46,6 @@ std::vector<Benchmark> async_benchmarks();
 std::vector<Benchmark> thread_benchmarks();
 std::vector<Benchmark> chat_benchmarks();
 std::vector<Benchmark> net_benchmarks();
+std::vector<Benchmark> process_benchmarks();
 
 }  // namespace gearbox::bench

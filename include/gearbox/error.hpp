@@ -10,13 +10,16 @@
 //          ├─ IoError         a system call failed (errno and the operation's name)
 //          ├─ UnexpectedEof   the peer closed a stream in the middle of a message
 //          ├─ LineTooLong     a line longer than the reader's limit (the rest is skipped)
-//          └─ ResolveError    a host name could not be resolved (getaddrinfo's code)
+//          ├─ ResolveError    a host name could not be resolved (getaddrinfo's code)
+//          ├─ WorkerCrashed   a process-pool worker died running the task (signal or exit code)
+//          └─ RemoteError     a process-pool task threw (its type name, message, worker pid)
 #pragma once
 
 #include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace gearbox {
 
@@ -95,6 +98,44 @@ public:
 
 private:
   int m_code;
+// A process-pool worker died (killed by a signal, or exited) while it ran the task.
+// Exactly one of signal() and exit_code() is meaningful: signal() > 0 for a signal.
+class WorkerCrashed : public Error {
+public:
+  WorkerCrashed(int pid, int signal, int exit_code, const std::string& detail = {})
+      : Error(describe(pid, signal, exit_code, detail)), m_pid(pid), m_signal(signal), m_exit_code(exit_code) {}
+  int pid() const noexcept { return m_pid; }
+  int signal() const noexcept { return m_signal; }        // 0 if it exited
+  int exit_code() const noexcept { return m_exit_code; }  // meaningful when signal() == 0
+
+private:
+  static std::string describe(int pid, int signal, int exit_code, const std::string& detail) {
+    std::string what = "gearbox: worker " + std::to_string(pid) +
+                       (signal > 0 ? " was killed by signal " + std::to_string(signal)
+                                   : " exited with code " + std::to_string(exit_code));
+    return detail.empty() ? what : what + " (" + detail + ")";
+  }
+  int m_pid;
+  int m_signal;
+  int m_exit_code;
+};
+
+// A process-pool task threw: the exception's type name (demangled), its what() and the pid
+// of the worker. Also reports a task name no worker knows (type_name
+// "gearbox::UnregisteredTask") and arguments that did not decode ("gearbox::BadArguments").
+class RemoteError : public Error {
+public:
+  RemoteError(std::string type_name, std::string message, int pid)
+      : Error(type_name + ": " + message + " (in worker " + std::to_string(pid) + ")"),
+        m_type_name(std::move(type_name)), m_message(std::move(message)), m_pid(pid) {}
+  const std::string& type_name() const noexcept { return m_type_name; }
+  const std::string& message() const noexcept { return m_message; }
+  int pid() const noexcept { return m_pid; }
+
+private:
+  std::string m_type_name;
+  std::string m_message;
+  int m_pid;
 };
 
 }  // namespace gearbox

@@ -20,6 +20,10 @@
 #include <gearbox/os/file.hpp>
 #include <gearbox/os/process.hpp>
 #include <gearbox/os/signal.hpp>
+#include <gearbox/process/init.hpp>
+#include <gearbox/process/process_pool.hpp>
+#include <gearbox/process/registry.hpp>
+#include <gearbox/process/shared_buffer.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/sync/channel.hpp>
 #include <gearbox/sync/event.hpp>

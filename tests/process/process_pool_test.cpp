@@ -1,0 +1,442 @@
+// ProcessPool: round trips of many types, errors from the worker, map and the streaming
+// forms, cancellation, shutdown and co_await from a loop.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <gearbox/gearbox.hpp>
+
+#include "process/process_support.hpp"
+
+namespace gb = gearbox;
+using namespace std::chrono_literals;
+using gearbox_test::expect_throw;
+using gearbox_test::wait_until;
+
+namespace {
+
+struct Point {
+  double x = 0;
+  double y = 0;
+  std::string label;
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(x, y, label);
+  }
+  bool operator==(const Point&) const = default;
+};
+
+class ParseError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+int square(int x) { return x * x; }
+long add(long a, long b) { return a + b; }
+double halve(double x) { return x / 2; }
+std::string shout(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s + "!";
+}
+std::vector<int> reversed(std::vector<int> v) {
+  std::reverse(v.begin(), v.end());
+  return v;
+}
+std::map<std::string, int> word_lengths(std::vector<std::string> words) {
+  std::map<std::string, int> lengths;
+  for (auto& w : words) lengths[w] = static_cast<int>(w.size());
+  return lengths;
+}
+std::optional<int> maybe_positive(int x) { return x > 0 ? std::optional<int>(x) : std::nullopt; }
+std::tuple<int, std::string, bool> describe(int x) { return {x, std::to_string(x), x % 2 == 0}; }
+Point mirror(Point p) { return {p.y, p.x, p.label + "'"}; }
+std::pair<int, int> divmod(int a, int b) { return {a / b, a % b}; }
+std::uint64_t sum_bytes(std::vector<std::uint8_t> bytes) { return std::accumulate(bytes.begin(), bytes.end(), std::uint64_t{0}); }
+std::vector<std::uint8_t> make_bytes(int size) {
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 7);
+  return bytes;
+}
+int worker_pid() { return static_cast<int>(::getpid()); }
+int parent_of_worker() { return static_cast<int>(::getppid()); }
+void do_nothing() {}
+int throw_runtime_error(int) { throw std::runtime_error("no luck"); }
+int throw_parse_error(std::string text) { throw ParseError("cannot parse '" + text + "'"); }
+int throw_an_int() { throw 42; }
+int fail_on_three(int x) {
+  if (x == 3 || x == 5) throw std::domain_error("bad " + std::to_string(x));
+  return x * 10;
+}
+int sleep_ms_then(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int open_fd_count() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++count;
+  return count - 1;  // the iterator's own
+}
+bool fd_is_socket(int fd) {
+  std::error_code error;
+  auto target = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), error);
+  return !error && target.string().rfind("socket:", 0) == 0;
+}
+// Blocks until the file `path` exists (created by the test).
+int wait_for_file(std::string path) {
+  while (!std::filesystem::exists(path)) std::this_thread::sleep_for(1ms);
+  return 1;
+}
+
+GEARBOX_TASK(square);
+GEARBOX_TASK(add);
+GEARBOX_TASK(halve);
+GEARBOX_TASK(shout);
+GEARBOX_TASK(reversed);
+GEARBOX_TASK(word_lengths);
+GEARBOX_TASK(maybe_positive);
+GEARBOX_TASK(describe);
+GEARBOX_TASK(mirror);
+GEARBOX_TASK(divmod);
+GEARBOX_TASK(sum_bytes);
+GEARBOX_TASK(make_bytes);
+GEARBOX_TASK(worker_pid);
+GEARBOX_TASK(parent_of_worker);
+GEARBOX_TASK(do_nothing);
+GEARBOX_TASK(throw_runtime_error);
+GEARBOX_TASK(throw_parse_error);
+GEARBOX_TASK(throw_an_int);
+GEARBOX_TASK(fail_on_three);
+GEARBOX_TASK(sleep_ms_then);
+GEARBOX_TASK(open_fd_count);
+GEARBOX_TASK(fd_is_socket);
+GEARBOX_TASK(wait_for_file);
+[[maybe_unused]] const bool registered_by_name = gb::register_task("times_three", +[](int x) { return 3 * x; });
+
+int never_registered(int x) { return x; }
+
+}  // namespace
+
+TEST(ProcessPool, round_trips_scalars_strings_and_containers) {
+  gb::ProcessPool pool{{.workers = 2}};
+  EXPECT_EQ(pool.submit(gb::task<square>, 12).get(), 144);
+  EXPECT_EQ(pool.submit(gb::task<add>, 40, 2).get(), 42);
+  EXPECT_DOUBLE_EQ(pool.submit(gb::task<halve>, 5.0).get(), 2.5);
+  EXPECT_EQ(pool.submit(gb::task<shout>, std::string("hello")).get(), "HELLO!");
+  EXPECT_EQ(pool.submit(gb::task<reversed>, std::vector<int>{1, 2, 3}).get(), (std::vector<int>{3, 2, 1}));
+  EXPECT_EQ(pool.submit(gb::task<word_lengths>, std::vector<std::string>{"a", "abc"}).get(),
+            (std::map<std::string, int>{{"a", 1}, {"abc", 3}}));
+  EXPECT_EQ(pool.submit(gb::task<maybe_positive>, 4).get(), std::optional<int>(4));
+  EXPECT_EQ(pool.submit(gb::task<maybe_positive>, -4).get(), std::nullopt);
+  EXPECT_EQ(pool.submit(gb::task<describe>, 8).get(), std::make_tuple(8, std::string("8"), true));
+  EXPECT_EQ(pool.submit(gb::task<divmod>, 17, 5).get(), std::make_pair(3, 2));
+  pool.submit(gb::task<do_nothing>).get();
+}
+
+TEST(ProcessPool, round_trips_a_user_type_with_a_serialize_member) {
+  gb::ProcessPool pool{{.workers = 1}};
+  EXPECT_EQ(pool.submit(gb::task<mirror>, Point{1.5, -2, "p"}).get(), (Point{-2, 1.5, "p'"}));
+}
+
+TEST(ProcessPool, arguments_and_results_larger_than_a_frame_cross_through_memfds) {
+  gb::ProcessPool pool{{.workers = 1}};
+  std::vector<std::uint8_t> big(3 << 20);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i);
+  const std::uint64_t expected = std::accumulate(big.begin(), big.end(), std::uint64_t{0});
+  EXPECT_EQ(pool.submit(gb::task<sum_bytes>, big).get(), expected);
+  const auto made = pool.submit(gb::task<make_bytes>, 1 << 20).get();
+  ASSERT_EQ(made.size(), 1u << 20);
+  EXPECT_EQ(made[12345], static_cast<std::uint8_t>(12345 * 7));
+}
+
+TEST(ProcessPool, a_task_runs_in_a_worker_process_whose_parent_is_this_process) {
+  gb::ProcessPool pool{{.workers = 2}};
+  const int pid = pool.submit(gb::task<worker_pid>).get();
+  EXPECT_NE(pid, ::getpid());
+  const auto pids = pool.worker_pids();
+  EXPECT_NE(std::find(pids.begin(), pids.end(), pid), pids.end());
+  EXPECT_EQ(pool.submit(gb::task<parent_of_worker>).get(), ::getpid());
+}
+
+TEST(ProcessPool, a_worker_inherits_only_its_socket_and_the_standard_streams) {
+  // Descriptors this process leaves open without close-on-exec must not reach a worker.
+  int leaky[2];
+  ASSERT_EQ(::pipe(leaky), 0);
+  gb::ProcessPool pool{{.workers = 1}};
+  EXPECT_EQ(pool.submit(gb::task<open_fd_count>).get(), 4);  // 0, 1, 2 and the socket
+  EXPECT_TRUE(pool.submit(gb::task<fd_is_socket>, 3).get());
+  ::close(leaky[0]);
+  ::close(leaky[1]);
+}
+
+TEST(ProcessPool, a_task_registered_by_name_is_called_by_name) {
+  gb::ProcessPool pool{{.workers = 1}};
+  EXPECT_EQ(pool.submit<int>("times_three", 14).get(), 42);
+  EXPECT_EQ(pool.submit<int>("square", 9).get(), 81);
+}
+
+TEST(ProcessPool, an_exception_comes_back_as_RemoteError_with_its_type_message_and_pid) {
+  gb::ProcessPool pool{{.workers = 1}};
+  auto error = expect_throw<gb::RemoteError>([&] { pool.submit(gb::task<throw_runtime_error>, 1).get(); });
+  EXPECT_EQ(error.type_name(), "std::runtime_error");
+  EXPECT_EQ(error.message(), "no luck");
+  EXPECT_EQ(error.pid(), pool.worker_pids().at(0));
+  auto custom = expect_throw<gb::RemoteError>([&] { pool.submit(gb::task<throw_parse_error>, std::string("x")).get(); });
+  EXPECT_NE(custom.type_name().find("ParseError"), std::string::npos) << custom.type_name();
+  EXPECT_EQ(custom.message(), "cannot parse 'x'");
+  auto odd = expect_throw<gb::RemoteError>([&] { pool.submit(gb::task<throw_an_int>).get(); });
+  EXPECT_EQ(odd.type_name(), "int");
+  // The worker survives its tasks' exceptions.
+  EXPECT_EQ(pool.submit(gb::task<square>, 3).get(), 9);
+  EXPECT_EQ(pool.stats().spawned, 1u);
+}
+
+TEST(ProcessPool, an_unregistered_name_is_a_RemoteError_on_that_future_only) {
+  gb::ProcessPool pool{{.workers = 1}};
+  auto bad = pool.submit<int>("no_such_task", 1);
+  auto good = pool.submit(gb::task<square>, 2);
+  auto error = expect_throw<gb::RemoteError>([&] { bad.get(); });
+  EXPECT_EQ(error.type_name(), "gearbox::UnregisteredTask");
+  EXPECT_NE(error.message().find("no_such_task"), std::string::npos);
+  EXPECT_EQ(good.get(), 4);
+  auto local = expect_throw<gb::RemoteError>([&] { pool.submit(gb::task<never_registered>, 1).get(); });
+  EXPECT_EQ(local.type_name(), "gearbox::UnregisteredTask");
+}
+
+TEST(ProcessPool, arguments_that_do_not_decode_are_a_RemoteError_BadArguments) {
+  gb::ProcessPool pool{{.workers = 1}};
+  // shout takes a std::string: an int is too short to hold its length.
+  auto short_args = expect_throw<gb::RemoteError>([&] { pool.submit<std::string>("shout", 5).get(); });
+  EXPECT_EQ(short_args.type_name(), "gearbox::BadArguments");
+  // square takes one int: a second one is left over.
+  auto extra = expect_throw<gb::RemoteError>([&] { pool.submit<int>("square", 5, 6).get(); });
+  EXPECT_EQ(extra.type_name(), "gearbox::BadArguments");
+  EXPECT_EQ(pool.submit(gb::task<square>, 5).get(), 25);
+}
+
+TEST(ProcessPool, a_result_of_the_wrong_type_fails_to_decode_on_the_callers_side) {
+  gb::ProcessPool pool{{.workers = 1}};
+  // square answers 4 bytes; a std::string needs at least 8 for its length.
+  auto f = pool.submit<std::string>("square", 2);
+  EXPECT_THROW(f.get(), std::exception);
+}
+
+TEST(ProcessPool, map_returns_results_in_the_order_of_the_range_whatever_the_chunk) {
+  gb::ProcessPool pool{{.workers = 2}};
+  std::vector<int> inputs(1000);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  std::vector<int> expected;
+  for (int x : inputs) expected.push_back(x * x);
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{1000}, std::size_t{5000}})
+    EXPECT_EQ(pool.map(gb::task<square>, inputs, chunk).get(), expected) << "chunk " << chunk;
+  EXPECT_TRUE(pool.map(gb::task<square>, std::vector<int>{}).get().empty());
+}
+
+TEST(ProcessPool, map_takes_tuples_for_tasks_of_several_parameters) {
+  gb::ProcessPool pool{{.workers = 2}};
+  std::vector<std::tuple<long, long>> pairs{{1, 2}, {3, 4}, {5, 6}};
+  EXPECT_EQ(pool.map(gb::task<add>, pairs).get(), (std::vector<long>{3, 7, 11}));
+}
+
+TEST(ProcessPool, map_rethrows_the_error_of_the_earliest_failed_element) {
+  gb::ProcessPool pool{{.workers = 2}};
+  auto error = expect_throw<gb::RemoteError>([&] { pool.map(gb::task<fail_on_three>, std::vector<int>{1, 2, 3, 4, 5, 6}).get(); });
+  EXPECT_EQ(error.message(), "bad 3");
+}
+
+TEST(ProcessPool, imap_unordered_yields_every_result_once_then_nullopt) {
+  gb::ProcessPool pool{{.workers = 2}};
+  std::vector<int> inputs(300);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  auto stream = pool.imap_unordered(gb::task<square>, inputs, 4);
+  std::multiset<int> seen;
+  while (auto value = stream.next().get()) seen.insert(*value);
+  std::multiset<int> expected;
+  for (int x : inputs) expected.insert(x * x);
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(stream.next().get(), std::nullopt);
+}
+
+TEST(ProcessPool, imap_unordered_rethrows_a_failed_element_and_goes_on) {
+  gb::ProcessPool pool{{.workers = 1}};
+  auto stream = pool.imap_unordered(gb::task<fail_on_three>, std::vector<int>{1, 3, 4});
+  std::vector<int> values;
+  int errors = 0;
+  for (;;) {
+    try {
+      auto value = stream.next().get();
+      if (!value) break;
+      values.push_back(*value);
+    } catch (const gb::RemoteError& e) {
+      EXPECT_EQ(e.message(), "bad 3");
+      ++errors;
+    }
+  }
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<int>{10, 40}));
+  EXPECT_EQ(errors, 1);
+}
+
+TEST(ProcessPool, as_completed_gives_each_index_once_with_its_outcome) {
+  gb::ProcessPool pool{{.workers = 2}};
+  std::vector<int> inputs{0, 1, 2, 3, 4, 5, 6};
+  auto stream = pool.as_completed(gb::task<fail_on_three>, inputs);
+  std::vector<int> hits(inputs.size());
+  while (auto done = stream.next().get()) {
+    ++hits.at(done->index);
+    const int x = inputs[done->index];
+    if (x == 3 || x == 5) {
+      EXPECT_TRUE(done->failed());
+      EXPECT_THROW(std::move(*done).get(), gb::RemoteError);
+    } else {
+      EXPECT_EQ(std::move(*done).get(), x * 10);
+    }
+  }
+  EXPECT_EQ(hits, std::vector<int>(inputs.size(), 1));
+}
+
+TEST(ProcessPool, a_loop_task_awaits_a_result_without_blocking_its_loop) {
+  gb::ProcessPool pool{{.workers = 1}};
+  std::vector<std::string> log;
+  auto app = [&]() -> gb::Task<int> {
+    // The lambda takes the log as a parameter: a coroutine lambda's captures die with the
+    // temporary lambda, its parameters live in the coroutine frame.
+    auto other = gb::Loop::current()->spawn([](std::vector<std::string>& out) -> gb::Task<void> {
+      out.push_back("other ran");
+      co_return;
+    }(log));
+    auto future = pool.submit(gb::task<sleep_ms_then>, 50);
+    const auto thread = std::this_thread::get_id();
+    const int value = co_await future;
+    log.push_back("result");
+    EXPECT_EQ(std::this_thread::get_id(), thread);
+    co_await other;
+    co_return value;
+  };
+  EXPECT_EQ(gb::run(app()), 50);
+  EXPECT_EQ(log, (std::vector<std::string>{"other ran", "result"}));
+}
+
+TEST(ProcessPool, many_threads_submit_at_once_and_every_result_is_right) {
+  gb::ProcessPool pool{{.workers = 2}};
+  constexpr int k_threads = 4;
+  constexpr int k_each = 2000;
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(k_threads, 0);
+  for (int t = 0; t < k_threads; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<gb::Future<int>> futures;
+      for (int i = 0; i < k_each; ++i) futures.push_back(pool.submit(gb::task<square>, t * k_each + i));
+      for (int i = 0; i < k_each; ++i)
+        if (futures[static_cast<std::size_t>(i)].get() != square(t * k_each + i)) ++wrong[static_cast<std::size_t>(t)];
+    });
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong, std::vector<int>(k_threads, 0));
+}
+
+TEST(ProcessPool, cancel_pending_fails_queued_tasks_with_Cancelled_and_spares_the_running_one) {
+  const std::string gate = gearbox_test::temp_path("gate");
+  gb::ProcessPool pool{{.workers = 1}};
+  EXPECT_EQ(pool.submit(gb::task<square>, 0).get(), 0);  // the worker is up and idle
+  auto blocker = pool.submit(gb::task<wait_for_file>, gate);  // sent at once, to the idle worker
+  // A task this pool has not timed yet: a busy worker is given at most 2 of them ahead.
+  std::vector<gb::Future<long>> queued;
+  for (int i = 0; i < 20; ++i) queued.push_back(pool.submit(gb::task<add>, i, i));
+  const std::size_t cancelled = pool.cancel_pending();
+  { std::ofstream{gate}; }
+  EXPECT_EQ(blocker.get(), 1);
+  std::size_t saw_cancelled = 0;
+  for (int i = 0; i < 20; ++i) {
+    try {
+      EXPECT_EQ(queued[static_cast<std::size_t>(i)].get(), 2 * i);
+    } catch (const gb::Cancelled&) {
+      ++saw_cancelled;
+    }
+  }
+  EXPECT_EQ(saw_cancelled, cancelled);
+  EXPECT_GE(cancelled, 19u);  // the worker holds the blocker and at most one more
+  std::filesystem::remove(gate);
+}
+
+TEST(ProcessPool, a_stop_request_cancels_a_task_that_is_still_queued) {
+  const std::string gate = gearbox_test::temp_path("gate");
+  gb::ProcessPool pool{{.workers = 1}};
+  auto blocker = pool.submit(gb::task<wait_for_file>, gate);
+  auto ahead = pool.submit(gb::task<square>, 1);  // fills the worker's window
+  std::stop_source stop;
+  auto stopped = pool.submit({.stop_token = stop.get_token()}, gb::task<square>, 2);
+  auto kept = pool.submit(gb::task<square>, 3);
+  stop.request_stop();
+  EXPECT_THROW(stopped.get(), gb::Cancelled);  // at once: the blocker is still running
+  EXPECT_FALSE(blocker.ready());
+  { std::ofstream{gate}; }
+  EXPECT_EQ(blocker.get(), 1);
+  EXPECT_EQ(ahead.get(), 1);
+  EXPECT_EQ(kept.get(), 9);
+  std::filesystem::remove(gate);
+}
+
+TEST(ProcessPool, graceful_shutdown_finishes_queued_work_then_refuses_more) {
+  gb::ProcessPool pool{{.workers = 2}};
+  std::vector<gb::Future<int>> futures;
+  for (int i = 0; i < 200; ++i) futures.push_back(pool.submit(gb::task<square>, i));
+  pool.shutdown(gb::ShutdownMode::wait);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(futures[static_cast<std::size_t>(i)].ready());
+    EXPECT_EQ(futures[static_cast<std::size_t>(i)].get(), i * i);
+  }
+  EXPECT_THROW((void)pool.submit(gb::task<square>, 1), gb::ShutdownError);
+  EXPECT_TRUE(pool.worker_pids().empty());
+  EXPECT_TRUE(gearbox_test::has_no_children());
+}
+
+TEST(ProcessPool, immediate_shutdown_cancels_queued_and_running_tasks_without_waiting_for_them) {
+  const std::string gate = gearbox_test::temp_path("never");  // never created
+  gb::ProcessPool pool{{.workers = 1}};
+  auto stuck = pool.submit(gb::task<wait_for_file>, gate);
+  auto queued = pool.submit(gb::task<square>, 2);
+  auto later = pool.submit(gb::task<square>, 3);
+  pool.shutdown(gb::ShutdownMode::cancel_pending);
+  EXPECT_THROW(stuck.get(), gb::Cancelled);
+  EXPECT_THROW(queued.get(), gb::Cancelled);
+  EXPECT_THROW(later.get(), gb::Cancelled);
+  EXPECT_TRUE(gearbox_test::has_no_children());
+}
+
+TEST(ProcessPool, the_destructor_does_not_wait_for_a_task_that_never_ends) {
+  const std::string gate = gearbox_test::temp_path("never");
+  gb::Future<int> stuck;
+  {
+    gb::ProcessPool pool{{.workers = 1}};
+    stuck = pool.submit(gb::task<wait_for_file>, gate);
+    auto started = pool.submit(gb::task<square>, 1);  // behind the stuck one: never runs
+    (void)started;
+  }
+  EXPECT_THROW(stuck.get(), gb::Cancelled);
+  EXPECT_TRUE(gearbox_test::has_no_children());
+}
+
+TEST(ProcessPool, an_initializer_runs_in_every_worker_before_its_tasks) {
+  gb::ProcessPool pool{{.workers = 2, .initializer = "mark_initialized"}};
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(pool.submit<int>("initialized_mark").get(), 1234);
+}
+
+namespace {
+int g_mark = 0;
+void mark_initialized() { g_mark = 1234; }
+int initialized_mark() { return g_mark; }
+GEARBOX_TASK(mark_initialized);
+GEARBOX_TASK(initialized_mark);
+}  // namespace
