@@ -98,6 +98,8 @@ public:
 
 private:
   int m_code;
+};
+
 // A process-pool worker died (killed by a signal, or exited) while it ran the task.
 // Exactly one of signal() and exit_code() is meaningful: signal() > 0 for a signal.
 class WorkerCrashed : public Error {
