@@ -150,8 +150,7 @@ Loop::~Loop() {
   // Descriptors that outlive the loop (a listener bound in main, a SignalSet around run):
   // their watchers forget it, so their destructors do not reach into a dead loop.
   while (detail::ListNode* node = m_impl->m_watchers.pop_front()) {
-    auto* watcher = reinterpret_cast<detail::IoWatcher*>(reinterpret_cast<char*>(node) -
-                                                          offsetof(detail::IoWatcher, m_watched_node));
+    auto* watcher = static_cast<detail::IoWatcher*>(node);
     watcher->m_on_ready(watcher, detail::io_events::detached);
   }
 }
@@ -190,12 +189,12 @@ void Loop::cancel_timer(detail::TimerNode* timer) noexcept { m_impl->m_timers.re
 
 void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events) {
   m_impl->m_reactor->add(fd, watcher, events);
-  m_impl->m_watchers.push_back(&watcher->m_watched_node);
+  m_impl->m_watchers.push_back(watcher);
 }
 
 void Loop::unwatch(int fd, detail::IoWatcher* watcher) noexcept {
   m_impl->m_reactor->remove(fd);
-  watcher->m_watched_node.unlink();
+  watcher->unlink();
 }
 
 void Loop::report_unhandled(std::exception_ptr error) noexcept {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -101,26 +102,28 @@ Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
   }
 }
 
-// One non-blocking write: bytes written, or -1 with errno (EAGAIN: the buffer is full).
-ssize_t AsyncFd::write_once(const void* data, std::size_t size) noexcept {
-  return m_is_socket ? ::send(m_fd, data, size, MSG_NOSIGNAL) : ::write(m_fd, data, size);
+// One non-blocking write. Returns the bytes written, or nothing when the descriptor was not
+// ready after all (EAGAIN: readiness cleared; EINTR); throws IoError on other errors.
+std::optional<std::size_t> AsyncFd::try_write(const void* data, std::size_t size) {
+  const ssize_t n = m_is_socket ? ::send(m_fd, data, size, MSG_NOSIGNAL) : ::write(m_fd, data, size);
+  if (n >= 0) {
+    // A short write filled the kernel's buffer: the next one waits for room.
+    if (static_cast<std::size_t>(n) < size) m_watch->clear_writable();
+    return static_cast<std::size_t>(n);
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    m_watch->clear_writable();
+  } else if (errno != EINTR) {
+    throw IoError(errno, "write");
+  }
+  return std::nullopt;
 }
 
 Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
   for (;;) {
     co_await watch("write").writable();
     check_open("write");
-    const ssize_t n = write_once(data, size);
-    if (n >= 0) {
-      // A short write filled the kernel's buffer: the next one waits for room.
-      if (static_cast<std::size_t>(n) < size) m_watch->clear_writable();
-      co_return static_cast<std::size_t>(n);
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      m_watch->clear_writable();
-    } else if (errno != EINTR) {
-      throw IoError(errno, "write");
-    }
+    if (const auto n = try_write(data, size)) co_return *n;
   }
 }
 
@@ -130,15 +133,9 @@ Task<void> AsyncFd::write_all(const void* data, std::size_t size) {
   while (size > 0) {
     co_await watch("write").writable();
     check_open("write");
-    const ssize_t n = write_once(bytes, size);
-    if (n >= 0) {
-      if (static_cast<std::size_t>(n) < size) m_watch->clear_writable();
-      bytes += n;
-      size -= static_cast<std::size_t>(n);
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      m_watch->clear_writable();
-    } else if (errno != EINTR) {
-      throw IoError(errno, "write");
+    if (const auto n = try_write(bytes, size)) {
+      bytes += *n;
+      size -= *n;
     }
   }
 }

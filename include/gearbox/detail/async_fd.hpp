@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include <gearbox/task.hpp>
 
@@ -87,7 +88,7 @@ public:
 
 private:
   FdWatch& watch(const char* operation);
-  ssize_t write_once(const void* data, std::size_t size) noexcept;
+  std::optional<std::size_t> try_write(const void* data, std::size_t size);
   void check_open(const char* operation) const;
 
   int m_fd = -1;

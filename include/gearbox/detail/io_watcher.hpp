@@ -19,11 +19,11 @@ inline constexpr std::uint32_t error = 1u << 3;
 inline constexpr std::uint32_t detached = 1u << 4;
 }  // namespace io_events
 
-struct IoWatcher {
+// Linked (as a ListNode) in the loop's list of watchers while it watches.
+struct IoWatcher : ListNode {
   using Fn = void (*)(IoWatcher*, std::uint32_t events) noexcept;
   explicit IoWatcher(Fn on_ready) noexcept : m_on_ready(on_ready) {}
-  Fn m_on_ready;            // called on the loop's thread with a mask of io_events
-  ListNode m_watched_node;  // in the loop's list of watchers, while it watches
+  Fn m_on_ready;  // called on the loop's thread with a mask of io_events
 };
 
 }  // namespace gearbox::detail
