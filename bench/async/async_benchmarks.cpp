@@ -65,6 +65,21 @@ BenchRun run_skynet(const BenchArgs& args) {
   return {ms_since(start), sum};
 }
 
+// skynet_traced: skynet while the trace records every spawn, slice, wake and completion
+// (trace.hpp). Its time next to skynet's is what tracing costs; writing the trace out is
+// not timed (clear() drops it).
+BenchRun run_skynet_traced(const BenchArgs& args) {
+  Loop loop;
+  trace::clear();
+  trace::start();
+  const auto start = Clock::now();
+  const std::int64_t sum = loop.run(skynet_node(0, args.n));
+  const double ms = ms_since(start);
+  trace::stop();
+  trace::clear();
+  return {ms, sum};
+}
+
 // sleepers: n tasks each sleeping one second at once, all awaited. Measures the memory of
 // a waiting task and timer arm/expire cost at scale.
 Task<void> sleeper() { co_await sleep_for(1s); }
@@ -129,6 +144,16 @@ std::vector<Benchmark> async_benchmarks() {
           .run = run_skynet,
           .peer_args = {},
           .peer_name = {},
+      },
+      Benchmark{
+          .name = "skynet_traced",
+          .description = "skynet with tracing on (compare with skynet: the cost of the trace)",
+          .default_n = 1'000'000,
+          .valid_n = is_power_of_ten,
+          .expected = [](long n) { return nlohmann::json(std::int64_t{n} * (n - 1) / 2); },
+          .run = run_skynet_traced,
+          .peer_args = {},
+          .peer_name = "skynet",
       },
       Benchmark{
           .name = "skynet_scheduled",

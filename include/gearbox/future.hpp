@@ -276,7 +276,7 @@ private:
         return false;
       }
       if (!m_state->try_register(this)) return false;  // published meanwhile
-      if (m_core) m_core->suspend(awaiter, this);
+      if (m_core) m_core->suspend(awaiter, this, detail::WaitOn::future);
       return true;
     }
     T await_resume() {

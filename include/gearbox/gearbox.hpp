@@ -34,3 +34,4 @@
 #include <gearbox/thread_pool.hpp>
 #include <gearbox/time.hpp>
 #include <gearbox/to_thread.hpp>
+#include <gearbox/trace.hpp>

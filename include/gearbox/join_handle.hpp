@@ -64,7 +64,7 @@ public:
     if (m_waiter->cancel_requested()) m_child->request_cancel();
     if (m_child->done()) return false;
     m_child->set_listener(this);
-    m_waiter->suspend(awaiter, m_waiter->cancel_requested() ? nullptr : static_cast<CancelSlot*>(this));
+    m_waiter->suspend(awaiter, m_waiter->cancel_requested() ? nullptr : static_cast<CancelSlot*>(this), detail::WaitOn::join);
     return true;
   }
   // True if the waiter was cancelled (the child has ended either way).

@@ -50,7 +50,7 @@ public:
       return true;
     }
     loop.add_timer(this, m_deadline);
-    m_core->suspend(awaiter, this);
+    m_core->suspend(awaiter, this, detail::WaitOn::timer);
     return true;
   }
   void await_resume() const {

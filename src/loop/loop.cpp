@@ -14,6 +14,7 @@
 
 #include "loop/reactor.hpp"
 #include "loop/timer_wheel.hpp"
+#include "trace/recorder.hpp"
 
 namespace gearbox {
 namespace {
@@ -33,6 +34,8 @@ struct PostedFunction final : detail::Runnable {
       Loop::current()->report_unhandled(std::current_exception());
     }
     delete posted;
+    if (trace::detail::on()) [[unlikely]]
+      trace::detail::loop_gap();
   }
   std::function<void()> m_fn;
 };
@@ -211,6 +214,8 @@ void Loop::report_unhandled(std::exception_ptr error) noexcept {
 void Loop::adopt(detail::TaskCore* core, Start start) noexcept {
   m_live.push_back(core->live_node());
   ++m_live_count;
+  if (trace::detail::on()) [[unlikely]]
+    trace::detail::task_spawned(*core);
   // Eager starts nest on this thread's stack; count them so the depth stays bounded.
   static thread_local int t_eager_depth = 0;
   if (start == Start::eager && t_eager_depth < k_max_eager_depth && t_current_loop == this) {
@@ -254,6 +259,8 @@ void Loop::drain() {
 
 void Loop::run_turn(const detail::TaskCore* target) {
   Impl& impl = *m_impl;
+  if (trace::detail::on()) [[unlikely]]
+    trace::detail::loop_gap();
   // 1. Run what was ready when the turn began. What they wake runs next turn, after
   //    timers (and, every few turns, I/O) have been looked at, so nothing starves them.
   for (std::size_t n = m_ready.size(); n > 0; --n) {

@@ -5,6 +5,8 @@
 #include <gearbox/error.hpp>
 #include <gearbox/loop.hpp>
 
+#include "trace/recorder.hpp"
+
 namespace gearbox::detail {
 namespace {
 // The task this thread is running (null between tasks and off-loop). Written only by
@@ -17,6 +19,22 @@ TaskCore* current_core() noexcept { return t_current_core; }
 TaskCore& current_core_or_throw() {
   if (!t_current_core) throw std::logic_error("gearbox: this await needs a task running on a gearbox::Loop");
   return *t_current_core;
+}
+
+const char* to_string(WaitOn on) noexcept {
+  switch (on) {
+    case WaitOn::timer: return "timer";
+    case WaitOn::io: return "io";
+    case WaitOn::channel: return "channel";
+    case WaitOn::event: return "event";
+    case WaitOn::lock: return "lock";
+    case WaitOn::future: return "future";
+    case WaitOn::join: return "join";
+    case WaitOn::children: return "children";
+    case WaitOn::yield: return "yield";
+    case WaitOn::other: break;
+  }
+  return "other";
 }
 
 bool is_cancellation(const std::exception_ptr& error) noexcept {
@@ -39,9 +57,14 @@ void TaskCore::run_scheduled(Runnable* self) noexcept {
   t_current_core = core;
   core->m_state = State::running;
   core->m_budget = k_resume_budget;
+  if (trace::detail::on()) [[unlikely]]
+    trace::detail::task_begin(*core);
   core->m_resume_point.resume();
   t_current_core = outer;
-  if (core->m_root.done())
+  const bool done = core->m_root.done();
+  if (trace::detail::on()) [[unlikely]]
+    trace::detail::task_end(*core, done, core->m_state == State::running ? WaitOn::other : core->m_wait_on);
+  if (done)
     core->complete();
   else if (core->m_state == State::running)
     core->m_state = State::suspended;  // suspended by a foreign awaitable: it resumes it
@@ -49,6 +72,8 @@ void TaskCore::run_scheduled(Runnable* self) noexcept {
 
 void TaskCore::wake() noexcept {
   if (m_state != State::suspended) return;
+  if (trace::detail::on()) [[unlikely]]
+    trace::detail::task_woken(*this);
   m_cancel_slot = nullptr;
   m_state = State::scheduled;
   m_loop->schedule(this);
@@ -58,6 +83,7 @@ void TaskCore::yield(std::coroutine_handle<> at) noexcept {
   m_resume_point = at;
   m_cancel_slot = nullptr;
   m_state = State::scheduled;
+  m_wait_on = WaitOn::yield;
   m_loop->schedule(this);
 }
 

@@ -31,6 +31,7 @@
 
 #include "process/wire.hpp"
 #include "process/worker_protocol.hpp"
+#include "trace/recorder.hpp"
 
 extern char** environ;
 
@@ -67,6 +68,7 @@ struct Worker {
   State state = State::starting;
   std::deque<ProcessCall*> in_flight;  // sent and not answered, in the order sent
   std::size_t tasks_sent = 0;
+  bool traced = false;  // started while tracing: it writes its events when it exits
   bool exclusive = false;     // a timed task is in flight: nothing else goes to this worker
   bool send_blocked = false;  // the socket said EAGAIN (or worse): wait for EPOLLOUT
   bool write_closed = false;  // we shut our side: the worker exits when it has answered
@@ -200,8 +202,17 @@ struct ProcessPool::Impl {
     char* argv[] = {const_cast<char*>("gearbox-worker"), const_cast<char*>(detail::k_worker_flag),
                     const_cast<char*>(detail::k_protocol_tag), const_cast<char*>(parent.c_str()),
                     options.initializer.empty() ? nullptr : const_cast<char*>(options.initializer.c_str()), nullptr};
+    // While tracing, the worker is told where to leave its events (see trace/recorder.hpp).
+    std::string trace_variable = trace::detail::worker_environment();
+    std::vector<char*> environment;
+    if (!trace_variable.empty()) {
+      for (char** entry = environ; *entry; ++entry) environment.push_back(*entry);
+      environment.push_back(trace_variable.data());
+      environment.push_back(nullptr);
+    }
     pid_t pid = -1;
-    const int spawned = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environ);
+    const int spawned = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv,
+                                      environment.empty() ? environ : environment.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attributes);
     ::close(child);
@@ -212,6 +223,7 @@ struct ProcessPool::Impl {
     auto w = std::make_unique<Worker>();
     w->key = next_key++;
     w->pid = pid;
+    w->traced = !trace_variable.empty();
     w->socket = pair[0];
     w->pidfd = pidfd_open(pid);
     if (w->pidfd < 0) {
@@ -422,7 +434,14 @@ struct ProcessPool::Impl {
     stop_cancels = cancel;
     for (ProcessCall* call : queue) fail(call, stop_error());
     queue.clear();
-    for (auto& w : workers) kill_by_pidfd(w->pidfd);
+    for (auto& w : workers) {
+      // An idle worker that traces is let go (end of input) rather than killed, so it can
+      // write its events (trace/recorder.hpp); it is reaped like the others.
+      if (w->traced && w->in_flight.empty())
+        close_write(*w);
+      else
+        kill_by_pidfd(w->pidfd);
+    }
   }
 
   // ---- without the lock ----

@@ -22,6 +22,7 @@
 
 #include "process/worker_protocol.hpp"
 #include "process/wire.hpp"
+#include "trace/recorder.hpp"
 
 namespace gearbox {
 
@@ -102,11 +103,17 @@ private:
     std::atomic_ref<std::uint64_t>(m_progress->running).store(id, std::memory_order_relaxed);
   }
 
+  // The end of a worker that was not killed: its trace, if any, is left for the pool.
+  [[noreturn]] static void exit_cleanly() {
+    trace::detail::flush_worker();
+    ::_exit(0);
+  }
+
   [[noreturn]] void serve() {
     for (;;) {
       std::size_t size = 0;
       const int got = wire::receive(m_socket, m_frame, size);
-      if (got == 0) ::_exit(0);  // the pool closed the socket: done
+      if (got == 0) exit_cleanly();  // the pool closed the socket: done
       if (got < 0) die(detail::k_exit_protocol, "bad frame from the pool");
       auto records = wire::parse(m_frame, size, wire::Kind::tasks);
       if (!records) die(detail::k_exit_protocol, "malformed frame from the pool");
@@ -122,6 +129,8 @@ private:
     const auto start = SteadyTime::now();
     if (m_unflushed_since == SteadyTime::time_point{}) m_unflushed_since = start;
     set_running(record.id);
+    if (trace::detail::on()) [[unlikely]]
+      trace::detail::call_begin(record.id, record.name);
     std::string result;
     wire::Status status = wire::Status::ok;
     detail::EncodeScope encoded;
@@ -153,6 +162,8 @@ private:
         result = describe_current_exception();
       }
     }
+    if (trace::detail::on()) [[unlikely]]
+      trace::detail::call_end();
     set_running(0);
     if (status == wire::Status::unregistered) detail::encode_into(result, std::string(record.name));
     const auto run_us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyTime::now() - start).count();
@@ -177,7 +188,7 @@ private:
 
   void flush() {
     if (m_results.count() == 0) return;
-    if (m_results.send(m_socket) != 0) ::_exit(0);  // the pool is gone
+    if (m_results.send(m_socket) != 0) exit_cleanly();  // the pool is gone
     m_results.reset(wire::Kind::results);
     m_owners.clear();
     m_unflushed_since = {};
@@ -202,6 +213,7 @@ private:
   // The parent may have died before the line above: then we were re-parented already.
   if (::getppid() != parent) ::_exit(detail::k_exit_orphan);
   ::signal(SIGINT, SIG_IGN);
+  trace::detail::start_worker_if_asked();
   Worker worker{wire::k_socket_fd};
   worker.run(argc > 4 ? argv[4] : "");
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "trace/recorder.hpp"
 #include "thread/signals_blocked.hpp"
 
 namespace gearbox {
@@ -61,7 +62,7 @@ private:
         --m_queued;
         ++m_running;
         lock.unlock();
-        job->m_run(job);
+        trace::detail::run_job(job, "blocking call");
         lock.lock();
         --m_running;
         if (m_head && m_idle > 0) m_wake.notify_one();  // a slot under the limit opened

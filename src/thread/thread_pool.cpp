@@ -10,6 +10,7 @@
 
 #include <gearbox/detail/blocking_wait.hpp>
 
+#include "trace/recorder.hpp"
 #include "thread/work_stealing_deque.hpp"
 #include "thread/signals_blocked.hpp"
 
@@ -292,7 +293,7 @@ void ThreadPool::Impl::run_worker(Worker& self) {
       stop_searching(job != nullptr);
     }
     if (job) {
-      job->m_run(job);
+      trace::detail::run_job(job, "job");
       if (state() != PoolState::running) wake_everyone();  // idle workers re-check whether to exit
       continue;
     }
@@ -373,13 +374,13 @@ void ThreadPool::shutdown(ShutdownMode mode) {
   impl.m_joined = true;
   // Jobs injected after every worker left (by the last jobs, into a full queue): run them
   // here so that no future is left without a result.
-  while (detail::Job* job = impl.take_injected(nullptr)) job->m_run(job);
+  while (detail::Job* job = impl.take_injected(nullptr)) trace::detail::run_job(job, "job");
 }
 
 bool ThreadPool::help_once() noexcept {
   if (!Impl::t_worker) return false;
   if (detail::Job* job = Impl::t_pool->find_job(*Impl::t_worker)) {
-    job->m_run(job);
+    trace::detail::run_job(job, "job");
     return true;
   }
   return false;

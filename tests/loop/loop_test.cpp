@@ -153,7 +153,7 @@ public:
   bool await_suspend(std::coroutine_handle<> awaiter) {
     m_core = &gb::detail::current_core_or_throw();
     if (m_core->cancel_requested()) return false;
-    m_core->suspend(awaiter, this);
+    m_core->suspend(awaiter, this, gearbox::detail::WaitOn::other);
     return true;
   }
   void await_resume() const {

@@ -106,7 +106,7 @@ public:
       if (m_set->m_parent->cancel_requested()) m_set->cancel_all();
       if (m_set->m_running_count == 0) return false;
       m_set->m_waiting_for_all = true;
-      m_set->m_parent->suspend(awaiter, m_set->m_parent->cancel_requested() ? nullptr : static_cast<CancelSlot*>(m_set));
+      m_set->m_parent->suspend(awaiter, m_set->m_parent->cancel_requested() ? nullptr : static_cast<CancelSlot*>(m_set), WaitOn::children);
       return true;
     }
     bool await_resume() const noexcept {
@@ -127,7 +127,7 @@ public:
       if (m_set->m_parent->cancel_requested()) return false;
       if (m_set->m_ended_count > m_seen || m_set->m_running_count == 0) return false;
       m_set->m_waiting_for = m_seen + 1;
-      m_set->m_parent->suspend(awaiter, m_set);
+      m_set->m_parent->suspend(awaiter, m_set, WaitOn::children);
       return true;
     }
     void await_resume() const {

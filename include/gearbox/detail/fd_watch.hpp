@@ -88,7 +88,7 @@ public:
       }
       if (d.waiter) throw std::logic_error("gearbox: another task already waits on this descriptor in this direction");
       d.waiter = this;
-      m_core->suspend(awaiter, this);
+      m_core->suspend(awaiter, this, WaitOn::io);
       return true;
     }
     void await_resume() const {

@@ -48,6 +48,11 @@ struct CompletionListener {
   Fn m_on_complete;
 };
 
+// What a suspended task waits on: recorded in the trace ("then" of a run slice) so that a
+// timeline can say why a task stopped running.
+enum class WaitOn : std::uint8_t { other, timer, io, channel, event, lock, future, join, children, yield };
+const char* to_string(WaitOn on) noexcept;
+
 // Resumes a task may run back to back before an always-ready await yields to the loop.
 inline constexpr std::uint32_t k_resume_budget = 128;
 
@@ -63,11 +68,12 @@ public:
   bool done() const noexcept { return m_state == State::done; }
   bool cancel_requested() const noexcept { return m_cancel_requested; }
 
-  // Called by an awaiter from await_suspend: the task waits; `at` resumes it.
-  void suspend(std::coroutine_handle<> at, CancelSlot* slot) noexcept {
+  // Called by an awaiter from await_suspend: the task waits (on `on`); `at` resumes it.
+  void suspend(std::coroutine_handle<> at, CancelSlot* slot, WaitOn on) noexcept {
     m_resume_point = at;
     m_cancel_slot = slot;
     m_state = State::suspended;
+    m_wait_on = on;
   }
   // Ends the current wait and schedules the task. No effect unless it is suspended.
   void wake() noexcept;
@@ -92,6 +98,10 @@ public:
 
   virtual std::exception_ptr exception() const noexcept = 0;
 
+  // The task's identity in the trace (0 while tracing is off when it was spawned).
+  std::uint64_t trace_id() const noexcept { return m_trace_id; }
+  void set_trace_id(std::uint64_t id) noexcept { m_trace_id = id; }
+
   ListNode* live_node() noexcept { return this; }
   static TaskCore* from_live_node(ListNode* node) noexcept { return static_cast<TaskCore*>(node); }
 
@@ -108,9 +118,11 @@ private:
   std::coroutine_handle<> m_resume_point;
   CancelSlot* m_cancel_slot = nullptr;
   CompletionListener* m_listener = nullptr;
+  std::uint64_t m_trace_id = 0;
   std::uint32_t m_refs = 1;
   std::uint32_t m_budget = k_resume_budget;
   State m_state = State::scheduled;
+  WaitOn m_wait_on = WaitOn::other;  // what the last suspension waited on (for the trace)
   bool m_cancel_requested = false;
   bool m_observed = false;
 };

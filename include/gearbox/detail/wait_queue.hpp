@@ -94,7 +94,11 @@ public:
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;
 
+  // `on`: what a task waiting here waits on, as the trace names it.
+  explicit WaitQueue(WaitOn on = WaitOn::other) noexcept : m_on(on) {}
+
   bool empty() const noexcept { return m_waiters.empty(); }
+  WaitOn waits_on() const noexcept { return m_on; }
 
   // The longest-waiting waiter, as the awaiter type `W` the primitive queued (null if none).
   template <class W = Waiter>
@@ -112,6 +116,7 @@ public:
 
 private:
   List m_waiters;
+  WaitOn m_on;
 };
 
 template <class TryNow>
@@ -129,7 +134,7 @@ bool Waiter::suspend_unless_ready(std::coroutine_handle<> awaiter, WaitQueue& qu
     return true;
   }
   queue.push_back(*this);
-  core.suspend(awaiter, this);
+  core.suspend(awaiter, this, queue.waits_on());
   return true;
 }
 

@@ -211,8 +211,8 @@ private:
   std::size_t m_capacity;
   std::size_t m_head = 0;
   std::size_t m_size = 0;
-  detail::WaitQueue m_senders;
-  detail::WaitQueue m_receivers;
+  detail::WaitQueue m_senders{detail::WaitOn::channel};
+  detail::WaitQueue m_receivers{detail::WaitOn::channel};
   bool m_closed = false;
 };
 

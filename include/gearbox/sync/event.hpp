@@ -70,7 +70,7 @@ public:
 private:
   friend class detail::EventWaitAwaiter;
 
-  detail::WaitQueue m_waiters;  // non-empty only while the flag is clear
+  detail::WaitQueue m_waiters{detail::WaitOn::event};  // non-empty only while the flag is clear
   bool m_set;
 };
 

@@ -130,7 +130,7 @@ private:
     m_locked = false;
   }
 
-  detail::WaitQueue m_waiters;  // non-empty only while m_locked
+  detail::WaitQueue m_waiters{detail::WaitOn::lock};  // non-empty only while m_locked
   bool m_locked = false;
 };
 

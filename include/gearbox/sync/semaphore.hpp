@@ -131,7 +131,7 @@ private:
   template <bool>
   friend class detail::SemaphoreAcquireAwaiter;
 
-  detail::WaitQueue m_waiters;  // non-empty only while m_available == 0
+  detail::WaitQueue m_waiters{detail::WaitOn::lock};  // non-empty only while m_available == 0
   std::size_t m_available;
 };
 
