@@ -281,6 +281,17 @@ std::string worker_environment() {
     std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/gearbox-trace-XXXXXX";
     if (!::mkdtemp(dir.data())) return {};  // workers go untraced; the parent's trace is intact
     g_worker_dir = dir;
+    static const bool removed_at_exit = [] {
+      // Unless GEARBOX_TRACE's writer runs after this (atexit runs in reverse order) and
+      // still has the workers' events to merge: it removes the directory itself.
+      std::atexit([] {
+        if (!g_exit_path.empty()) return;
+        std::lock_guard lock(g_mutex);
+        remove_worker_parts_locked(true);
+      });
+      return true;
+    }();
+    (void)removed_at_exit;
   }
   return std::string(k_worker_variable) + "=" + std::to_string(g_origin_ns) + ":" + g_worker_dir;
 }
