@@ -1,9 +1,11 @@
 // gearbox-lab: see and measure sequential vs threads vs async vs processes.
 //
+//   gearbox-lab                                   the demonstration (see experiment_commands.hpp)
+//   gearbox-lab compare --work io|cpu|mixed|sleep the same work under several models
+//   gearbox-lab guide                             when to use which, with this machine's figures
 //   gearbox-lab profile [--json] -- CMD ARGS...   where did CMD's time go, and which model fits
 //
-// Work in progress (issue 6): the demonstration (no arguments), compare, scale, switch,
-// timeline and guide come next; until then they are refused with a one-line error.
+// Bad input is one line on stderr and exit code 2 (CLI11's own errors: its usual codes).
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +17,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <gearbox/process/init.hpp>
+
+#include "experiment_commands.hpp"
 #include "profile.hpp"
 
 namespace lab = gearbox::lab;
@@ -78,6 +83,7 @@ int run_profile(const std::vector<std::string>& command, bool as_json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  gearbox::init(argc, argv);  // the process pools' workers are this program: they stop here
   CLI::App app{"gearbox-lab: see and measure sequential vs threads vs async vs processes"};
   app.require_subcommand(0, 1);
   bool as_json = false;
@@ -86,12 +92,12 @@ int main(int argc, char** argv) {
   profile->add_flag("--json", as_json, "print one JSON object");
   profile->add_option("command", command, "the command and its arguments (after --)")->required();
   profile->prefix_command(false);
+  const lab::ExperimentCommands experiments(app);  // the demonstration, compare, guide
   CLI11_PARSE(app, argc, argv);
   try {
     if (*profile) return run_profile(command, as_json);
-    std::fprintf(stderr,
-                 "gearbox-lab: the demonstration is not built yet (issue 6); available now: gearbox-lab profile -- CMD\n");
-    return 2;
+    if (const auto code = experiments.run()) return *code;
+    return experiments.run_demo();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gearbox-lab: %s\n", e.what());
     return 2;

@@ -1,0 +1,65 @@
+// The lab's experiment commands on the command line:
+//
+//   gearbox-lab                      the demonstration: I/O-bound, CPU-bound, mixed work,
+//                                    each under every model, with tables, timelines and
+//                                    a verdict (about 35 s; --quick: a few seconds)
+//   gearbox-lab compare --work io|cpu|mixed|sleep --tasks N --wait D --cost C
+//                       [--models seq,threads,async,procs,async+procs] [--json]
+//                       [--timeline] [--trace FILE] [--svg FILE]
+//   gearbox-lab guide                when to use which model, with this machine's figures
+//   gearbox-lab run-model ...        (internal) one model in this process, for compare
+//
+// Registered on the app by the constructor; run() runs the one that was chosen.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace gearbox::lab {
+
+class ExperimentCommands {
+public:
+  explicit ExperimentCommands(CLI::App& app);
+  // The exit code of the chosen command, or nullopt if none of these was chosen.
+  std::optional<int> run() const;
+  // The demonstration (what gearbox-lab does without a subcommand).
+  int run_demo() const;
+
+private:
+  struct Compare {
+    std::string work = "io";
+    int tasks = 5;
+    double wait_s = 2.0;
+    double cost_s = 0.5;
+    std::string models = "seq,threads,async,procs";
+    bool json = false;
+    bool timeline = false;
+    std::filesystem::path trace;
+    std::filesystem::path svg;
+  };
+  struct RunModel {
+    std::string work;
+    std::string model;
+    int tasks = 0;
+    int wait_ms = 0;
+    std::uint64_t units = 0;
+    int port = 0;
+    unsigned cores = 1;
+    std::filesystem::path trace;
+  };
+
+  int run_compare() const;
+  int run_guide() const;
+
+  CLI::App* m_compare = nullptr;
+  CLI::App* m_guide = nullptr;
+  CLI::App* m_run_model = nullptr;
+  Compare m_compare_args;
+  RunModel m_run_model_args;
+  bool m_quick = false;
+};
+
+}  // namespace gearbox::lab

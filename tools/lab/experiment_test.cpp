@@ -1,0 +1,254 @@
+// The lab's experiments: the workloads and models in this process, the slow service and
+// its bad input, whole experiments in child processes (structure, counts and traces, never
+// timings), the verdicts and the guide.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include "experiment.hpp"
+#include "guide.hpp"
+#include "slow_service.hpp"
+#include "timeline.hpp"
+#include "workload.hpp"
+
+namespace lab = gearbox::lab;
+using lab::Model;
+using lab::Work;
+
+namespace {
+
+lab::WorkSpec small_spec(Work work, std::uint16_t port = 0) {
+  lab::WorkSpec spec;
+  spec.work = work;
+  spec.tasks = 3;
+  spec.wait_ms = 20;
+  spec.units = lab::computes(work) ? 1000 : 0;
+  spec.port = port;
+  spec.cores = 2;
+  return spec;
+}
+
+// Sends `request` raw to the service and returns everything it answers before closing.
+std::string ask_raw(std::uint16_t port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+  EXPECT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  std::string answer;
+  char buffer[256];
+  for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0 || (n < 0 && errno == EINTR);)
+    if (n > 0) answer.append(buffer, static_cast<std::size_t>(n));
+  ::close(fd);
+  return answer;
+}
+
+}  // namespace
+
+TEST(Workload, names_parse_both_ways_and_a_bad_model_is_named_in_the_error) {
+  for (Work w : {Work::io, Work::sleep, Work::cpu, Work::mixed}) EXPECT_EQ(lab::parse_work(lab::to_string(w)), w);
+  EXPECT_FALSE(lab::parse_work("gpu"));
+  EXPECT_EQ(lab::parse_models("seq,threads,async,procs"),
+            (std::vector<Model>{Model::sequential, Model::threads, Model::async, Model::processes}));
+  EXPECT_EQ(lab::parse_models("async,async"), std::vector<Model>{Model::async}) << "duplicates are dropped";
+  try {
+    lab::parse_models("seq,fibers");
+    FAIL() << "an unknown model was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'fibers'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(lab::parse_models(""), std::invalid_argument);
+}
+
+TEST(Workload, pools_get_a_thread_per_waiting_task_and_a_thread_per_core_for_computing) {
+  lab::WorkSpec spec = small_spec(Work::io);
+  spec.tasks = 5;
+  EXPECT_EQ(lab::pool_size(spec), 5u);
+  spec.work = Work::cpu;
+  EXPECT_EQ(lab::pool_size(spec), 2u);
+  spec.tasks = 1;
+  EXPECT_EQ(lab::pool_size(spec), 1u);
+}
+
+TEST(Workload, the_compute_kernel_counts_primes) {
+  EXPECT_EQ(lab::count_primes(1000), 61u);  // primes in [10^7, 10^7 + 1000), by a second method
+  EXPECT_EQ(lab::count_primes(0), 0u);
+  EXPECT_GT(lab::calibrate_units_per_second(5), 0.0);
+}
+
+TEST(Workload, every_model_runs_every_task_in_this_process) {
+  lab::SlowService service;
+  for (Work work : {Work::io, Work::sleep, Work::cpu, Work::mixed}) {
+    const lab::WorkSpec spec = small_spec(work, service.port());
+    for (Model model : {Model::sequential, Model::threads, Model::async, Model::processes, Model::async_processes}) {
+      if (model == Model::async_processes && !lab::computes(work)) {
+        EXPECT_THROW(lab::run_model(spec, model), std::invalid_argument);
+        continue;
+      }
+      const lab::ModelRun run = lab::run_model(spec, model);
+      EXPECT_EQ(run.tasks_done, spec.tasks) << lab::to_string(work) << " " << lab::to_string(model);
+      EXPECT_TRUE(run.errors.empty()) << (run.errors.empty() ? "" : run.errors.front());
+      EXPECT_EQ(run.checksum, lab::computes(work) ? 61u * spec.tasks : 0u);
+      EXPECT_GT(run.wall_s, 0.0);
+    }
+  }
+}
+
+TEST(Workload, a_task_whose_service_is_gone_fails_alone_and_is_reported) {
+  std::uint16_t port;
+  {
+    lab::SlowService service;
+    port = service.port();
+  }  // nobody listens there now
+  const lab::ModelRun run = lab::run_model(small_spec(Work::io, port), Model::async);
+  EXPECT_EQ(run.tasks_done, 0);
+  ASSERT_EQ(run.errors.size(), 3u);
+  const lab::ModelRun blocking = lab::run_model(small_spec(Work::io, port), Model::threads);
+  EXPECT_EQ(blocking.errors.size(), 3u);
+  EXPECT_NE(blocking.errors.front().find("connect"), std::string::npos) << blocking.errors.front();
+}
+
+TEST(SlowService, answers_after_the_asked_wait_and_rejects_bad_requests_with_a_reason) {
+  lab::SlowService service;
+  EXPECT_EQ(ask_raw(service.port(), "WAIT 1\n"), "DONE 1\n");
+  EXPECT_EQ(ask_raw(service.port(), "HELLO\n"), "ERROR expected WAIT <ms>\n");
+  EXPECT_EQ(ask_raw(service.port(), "WAIT -5\n"), "ERROR expected WAIT <ms>\n");
+  EXPECT_EQ(ask_raw(service.port(), "WAIT 9999999\n"), "ERROR expected WAIT <ms>\n") << "over the 10-minute cap";
+  EXPECT_EQ(ask_raw(service.port(), std::string(1000, 'x') + "\n"), "") << "an oversized line just closes";
+  // A client that vanishes mid-wait does not disturb the others.
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(service.port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    const std::string request = lab::slow_request(50);
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    ::close(fd);
+  }
+  EXPECT_NO_THROW(lab::wait_on_service_blocking(service.port(), 60));
+}
+
+TEST(Experiment, each_model_runs_in_its_own_child_and_is_measured_and_traced) {
+  lab::SlowService service;
+  const lab::WorkSpec spec = small_spec(Work::mixed, service.port());
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("lab-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  lab::RunOptions options;
+  options.trace_dir = dir;
+  options.program = GEARBOX_LAB_PROGRAM;
+  int progress_calls = 0;
+  options.progress = [&](Model, double elapsed, double expected) {
+    ++progress_calls;
+    EXPECT_GE(elapsed, 0.0);
+    EXPECT_GT(expected, 0.0);
+  };
+  const std::vector<Model> models = {Model::sequential, Model::threads, Model::async, Model::processes,
+                                     Model::async_processes};
+  const lab::Experiment e = lab::run_experiment(spec, 0.001, models, options);
+  ASSERT_EQ(e.results.size(), models.size());
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const lab::ModelResult& r = e.results[i];
+    SCOPED_TRACE(lab::to_string(r.model));
+    EXPECT_EQ(r.model, models[i]);
+    EXPECT_EQ(r.error, "");
+    EXPECT_EQ(r.tasks_done, spec.tasks);
+    EXPECT_GT(r.wall_s, 0.0);
+    EXPECT_GE(r.cpu_s(), 0.0);
+    EXPECT_GT(r.peak_rss_kb, 0);
+    EXPECT_GT(r.voluntary_switches, 0) << "every model waits at least once";
+    // The trace parses back with one row per task, whatever ran it.
+    ASSERT_TRUE(std::filesystem::exists(r.trace));
+    const lab::Timeline timeline = lab::load_timeline(r.trace, lab::RowMode::units);
+    std::set<std::string> labels;
+    for (const auto& row : timeline.rows) labels.insert(row.label);
+    for (int t = 1; t <= spec.tasks; ++t) EXPECT_TRUE(labels.count("task " + std::to_string(t))) << "task " << t;
+    // The lab's own view: exactly one row per task, in order, each of which ran and waited
+    // (mixed work), with no overlap inside a row.
+    const lab::Timeline tasks = lab::task_timeline(r.trace);
+    ASSERT_EQ(tasks.rows.size(), static_cast<std::size_t>(spec.tasks));
+    for (int t = 1; t <= spec.tasks; ++t) {
+      const lab::TimelineRow& row = tasks.rows[static_cast<std::size_t>(t - 1)];
+      EXPECT_EQ(row.label, "task " + std::to_string(t));
+      bool ran = false, waited = false;
+      for (std::size_t i = 0; i < row.intervals.size(); ++i) {
+        ran = ran || row.intervals[i].state == lab::SliceState::running;
+        waited = waited || row.intervals[i].state == lab::SliceState::waiting;
+        if (i > 0) {
+          EXPECT_LE(row.intervals[i - 1].end_us, row.intervals[i].begin_us + 1e-6);
+        }
+      }
+      EXPECT_TRUE(ran) << row.label;
+      EXPECT_TRUE(waited) << row.label;
+    }
+  }
+  EXPECT_GT(e.speedup(e.results[0]), 0.0);
+  EXPECT_NE(lab::render_table(e, 2).find("async+procs"), std::string::npos);
+  const nlohmann::json json = lab::to_json(e, 2);
+  EXPECT_EQ(json.at("models").size(), models.size());
+  EXPECT_EQ(json.at("work"), "mixed");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Experiment, a_model_that_fails_in_its_child_is_reported_not_thrown) {
+  lab::RunOptions options;
+  options.program = GEARBOX_LAB_PROGRAM;
+  lab::WorkSpec spec = small_spec(Work::sleep);
+  // async+procs refuses work that does not compute: the child exits with an error.
+  const lab::Experiment e = lab::run_experiment(spec, 0, {Model::async_processes, Model::async}, options);
+  ASSERT_EQ(e.results.size(), 2u);
+  EXPECT_NE(e.results[0].error.find("failed"), std::string::npos) << e.results[0].error;
+  EXPECT_EQ(e.results[1].error, "");
+  EXPECT_NE(lab::render_table(e, 2).find("failed"), std::string::npos);
+}
+
+TEST(Verdict, follows_from_the_figures) {
+  lab::Experiment io;
+  io.spec.work = Work::io;
+  io.results = {{.model = Model::sequential, .wall_s = 10.0, .user_s = 0.01, .peak_rss_kb = 4000},
+                {.model = Model::threads, .wall_s = 2.0, .user_s = 0.01, .peak_rss_kb = 5000},
+                {.model = Model::async, .wall_s = 2.0, .user_s = 0.01, .peak_rss_kb = 4100},
+                {.model = Model::processes, .wall_s = 2.1, .user_s = 0.05, .peak_rss_kb = 20000}};
+  const std::string text = lab::verdict(io, 2);
+  EXPECT_EQ(text.rfind("async: 5.0x faster than sequential", 0), 0u) << text;  // as fast as threads, less memory
+  EXPECT_NE(text.find("waited"), std::string::npos) << text;
+
+  lab::Experiment cpu;
+  cpu.spec.work = Work::cpu;
+  cpu.results = {{.model = Model::sequential, .wall_s = 2.0, .user_s = 2.0, .peak_rss_kb = 4000},
+                 {.model = Model::async, .wall_s = 2.0, .user_s = 2.0, .peak_rss_kb = 4000},
+                 {.model = Model::threads, .wall_s = 1.0, .user_s = 2.0, .peak_rss_kb = 4500}};
+  const std::string cpu_text = lab::verdict(cpu, 2);
+  EXPECT_EQ(cpu_text.rfind("threads: 2.0x faster", 0), 0u) << cpu_text;
+  EXPECT_NE(cpu_text.find("Async gained nothing"), std::string::npos) << cpu_text;
+}
+
+TEST(Guide, names_what_is_not_measured_yet_and_quotes_what_is) {
+  const std::string empty = lab::render_guide(nlohmann::json::object(), 2);
+  EXPECT_NE(empty.find("not measured yet (run gearbox-lab)"), std::string::npos);
+  EXPECT_NE(empty.find("no GIL"), std::string::npos);
+  const nlohmann::json results = {
+      {"demo.io",
+       {{"tasks", 5},
+        {"models", {{{"model", "sequential"}, {"wall_s", 10.02}}, {{"model", "async"}, {"wall_s", 2.01}}}}}}};
+  const std::string guide = lab::render_guide(results, 2);
+  EXPECT_NE(guide.find("I/O-bound (5 tasks): sequential 10.0 s, async 2.0 s"), std::string::npos) << guide;
+  for (std::size_t start = 0, end; start < guide.size(); start = end + 1) {
+    end = guide.find('\n', start);
+    if (end == std::string::npos) end = guide.size();
+    EXPECT_LE(end - start, 80u) << guide.substr(start, end - start);
+  }
+}

@@ -1,0 +1,122 @@
+#include "guide.hpp"
+
+#include <cstdio>
+
+namespace gearbox::lab {
+namespace {
+
+// A number from saved results, or 0 when it is missing or not a number (a results file
+// may come from an older or newer lab).
+double number(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return 0;
+  const auto found = object.find(key);
+  return found != object.end() && found->is_number() ? found->get<double>() : 0;
+}
+
+const nlohmann::json& member(const nlohmann::json& object, const char* key) {
+  static const nlohmann::json none;
+  if (!object.is_object()) return none;
+  const auto found = object.find(key);
+  return found != object.end() ? *found : none;
+}
+
+std::string format(const char* pattern, double a, double b = 0) {
+  char text[128];
+  std::snprintf(text, sizeof text, pattern, a, b);
+  return text;
+}
+
+// "sequential 10.0 s, threads 2.0 s, ..." from a saved experiment.
+std::string walls(const nlohmann::json& experiment) {
+  std::string out;
+  const nlohmann::json& models = member(experiment, "models");
+  if (!models.is_array()) return "(unreadable)";
+  for (const auto& m : models) {
+    if (!m.is_object() || m.contains("error") || !member(m, "model").is_string()) continue;
+    if (!out.empty()) out += ", ";
+    out += member(m, "model").get<std::string>() + format(" %.1f s", number(m, "wall_s"));
+  }
+  return out;
+}
+
+void add_experiment(std::string& out, const nlohmann::json& results, const char* key, const char* label,
+                    const char* how) {
+  out += "  ";
+  out += label;
+  if (!results.contains(key)) {
+    out += ": not measured yet (run " + std::string(how) + ")\n";
+    return;
+  }
+  const nlohmann::json& e = member(results, key);
+  out += " (" + std::to_string(static_cast<long>(number(e, "tasks"))) + " tasks): " + walls(e) + "\n";
+}
+
+std::string switches(const nlohmann::json& results) {
+  if (!results.contains("switch")) return "  One switch: not measured yet (run gearbox-lab switch)\n";
+  const nlohmann::json& kinds = member(member(results, "switch"), "switches");
+  if (!kinds.is_object()) return "  One switch: (unreadable)\n";
+  std::string out = "  One switch, one way (gearbox-lab switch):\n";
+  for (const auto& [kind, figures] : kinds.items()) {
+    char text[128];
+    std::snprintf(text, sizeof text, "    %-28s %10.0f ns\n", kind.c_str(), number(figures, "ns_per_switch"));
+    out += text;
+  }
+  return out;
+}
+
+std::string scale(const nlohmann::json& results) {
+  if (!results.contains("scale")) return "  Units held: not measured yet (run gearbox-lab scale)\n";
+  std::string out = "  Units held at once (gearbox-lab scale):\n";
+  const nlohmann::json& models = member(member(results, "scale"), "models");
+  if (!models.is_object()) return "  Units held: (unreadable)\n";
+  for (const auto& [model, figures] : models.items()) {
+    char text[160];
+    std::snprintf(text, sizeof text, "    %-11s %9.0f at most, %8.1f KiB and %7.2f us each to create\n",
+                  model.c_str(), number(figures, "most_alive"), number(figures, "kib_per_unit"),
+                  number(figures, "create_us_per_unit"));
+    out += text;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string render_guide(const nlohmann::json& results, unsigned cores) {
+  std::string out =
+      "When to use which model\n"
+      "\n"
+      "  The work                          Use\n"
+      "  waits: network, timers, pipes     async tasks on a Loop\n"
+      "      a waiting task costs a few hundred bytes, not a thread and its stack\n"
+      "  waits in a blocking library       to_thread, or a ThreadPool\n"
+      "      the call blocks a thread of the pool, not the loop\n"
+      "  computes                          a ThreadPool, one thread per core\n"
+      "      only more cores make computing faster; async adds none\n"
+      "  computes, and may crash or leak   a ProcessPool\n"
+      "      a crash fails one task, not the program\n"
+      "  waits, then computes              async, with the computing offloaded\n"
+      "      waits overlap on the loop while the pool's cores compute\n"
+      "\n";
+  out += "Measured on this machine (" + std::to_string(cores) + " cores) by earlier lab runs\n\n";
+  add_experiment(out, results, "demo.io", "I/O-bound", "gearbox-lab");
+  add_experiment(out, results, "demo.cpu", "CPU-bound", "gearbox-lab");
+  add_experiment(out, results, "demo.mixed", "Mixed", "gearbox-lab");
+  out += switches(results);
+  out += scale(results);
+  out +=
+      "\n"
+      "Where C++ differs from Python\n"
+      "\n"
+      "  - Threads run CPU work in parallel here: there is no GIL, so a ThreadPool is\n"
+      "    the first choice for computing, where Python needs processes.\n"
+      "  - Processes are for isolation (a crash, a leak, a library that is not\n"
+      "    thread-safe), not for getting around a lock; their arguments and results\n"
+      "    are copied (cereal), so keep them small or use shared memory.\n"
+      "  - Async is the same idea as asyncio, at a smaller cost per task and switch;\n"
+      "    like asyncio, one loop is one thread: computing on it stalls every task.\n"
+      "  - Data races are undefined behaviour, not just wrong answers: share through\n"
+      "    channels, futures and the pools, or guard with a mutex.\n";
+  return out;
+}
+
+}  // namespace gearbox::lab
