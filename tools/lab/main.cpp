@@ -15,31 +15,13 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "lab_format.hpp"
 #include "profile.hpp"
 
 namespace lab = gearbox::lab;
+using gearbox::lab::wrap;
 
 namespace {
-
-// `text` in lines of at most `width` columns, each indented by `indent` spaces.
-std::string wrap(const std::string& text, std::size_t width, std::size_t indent) {
-  std::string out;
-  std::string line;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find(' ', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string word = text.substr(start, end - start);
-    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
-      out += std::string(indent, ' ') + line + "\n";
-      line.clear();
-    }
-    line += (line.empty() ? "" : " ") + word;
-    start = end + 1;
-  }
-  if (!line.empty()) out += std::string(indent, ' ') + line + "\n";
-  return out;
-}
 
 int run_profile(const std::vector<std::string>& command, bool as_json) {
   const lab::ProcessProfile p = lab::profile_command(command);
