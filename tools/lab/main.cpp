@@ -1,9 +1,11 @@
 // gearbox-lab: see and measure sequential vs threads vs async vs processes.
 //
 //   gearbox-lab profile [--json] -- CMD ARGS...   where did CMD's time go, and which model fits
+//   gearbox-lab scale [--max-coroutines N] [--max-threads N] [--max-processes N] [--json]
+//   gearbox-lab switch [--iterations N] [--json]
 //
-// Work in progress (issue 6): the demonstration (no arguments), compare, scale, switch,
-// timeline and guide come next; until then they are refused with a one-line error.
+// Work in progress (issue 6): the demonstration (no arguments), compare, timeline and
+// guide come next; until then they are refused with a one-line error.
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lab_format.hpp"
+#include "measure_commands.hpp"
 #include "profile.hpp"
 
 namespace lab = gearbox::lab;
@@ -68,11 +71,13 @@ int main(int argc, char** argv) {
   profile->add_flag("--json", as_json, "print one JSON object");
   profile->add_option("command", command, "the command and its arguments (after --)")->required();
   profile->prefix_command(false);
+  const lab::MeasureCommands measure(app);  // scale, switch
   CLI11_PARSE(app, argc, argv);
   try {
     if (*profile) return run_profile(command, as_json);
+    if (const auto code = measure.run()) return *code;
     std::fprintf(stderr,
-                 "gearbox-lab: the demonstration is not built yet (issue 6); available now: gearbox-lab profile -- CMD\n");
+                 "gearbox-lab: the demonstration is not built yet (issue 6); available now: profile, scale, switch\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gearbox-lab: %s\n", e.what());
