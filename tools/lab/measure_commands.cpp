@@ -16,7 +16,7 @@ namespace {
 
 // Prints the report (its JSON, or `table`) and keeps the JSON under `key` for the guide.
 int print_and_save(const char* key, const nlohmann::json& report, const std::string& table, bool as_json) {
-  std::printf("%s\n", as_json ? report.dump().c_str() : table.c_str());
+  std::fputs(as_json ? (report.dump() + "\n").c_str() : table.c_str(), stdout);
   std::fflush(stdout);
   save_result(key, report);
   return 0;
