@@ -4,6 +4,8 @@
 //   gearbox-lab compare --work io|cpu|mixed|sleep the same work under several models
 //   gearbox-lab guide                             when to use which, with this machine's figures
 //   gearbox-lab profile [--json] -- CMD ARGS...   where did CMD's time go, and which model fits
+//   gearbox-lab scale [--max-coroutines N] [--max-threads N] [--max-processes N] [--json]
+//   gearbox-lab switch [--iterations N] [--json]
 //
 // Bad input is one line on stderr and exit code 2 (CLI11's own errors: its usual codes).
 #include <unistd.h>
@@ -20,31 +22,14 @@
 #include <gearbox/process/init.hpp>
 
 #include "experiment_commands.hpp"
+#include "lab_format.hpp"
+#include "measure_commands.hpp"
 #include "profile.hpp"
 
 namespace lab = gearbox::lab;
+using gearbox::lab::wrap;
 
 namespace {
-
-// `text` in lines of at most `width` columns, each indented by `indent` spaces.
-std::string wrap(const std::string& text, std::size_t width, std::size_t indent) {
-  std::string out;
-  std::string line;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find(' ', start);
-    if (end == std::string::npos) end = text.size();
-    const std::string word = text.substr(start, end - start);
-    if (!line.empty() && indent + line.size() + 1 + word.size() > width) {
-      out += std::string(indent, ' ') + line + "\n";
-      line.clear();
-    }
-    line += (line.empty() ? "" : " ") + word;
-    start = end + 1;
-  }
-  if (!line.empty()) out += std::string(indent, ' ') + line + "\n";
-  return out;
-}
 
 int run_profile(const std::vector<std::string>& command, bool as_json) {
   const lab::ProcessProfile p = lab::profile_command(command);
@@ -93,10 +78,12 @@ int main(int argc, char** argv) {
   profile->add_option("command", command, "the command and its arguments (after --)")->required();
   profile->prefix_command(false);
   const lab::ExperimentCommands experiments(app);  // the demonstration, compare, guide
+  const lab::MeasureCommands measure(app);          // scale, switch
   CLI11_PARSE(app, argc, argv);
   try {
     if (*profile) return run_profile(command, as_json);
     if (const auto code = experiments.run()) return *code;
+    if (const auto code = measure.run()) return *code;
     return experiments.run_demo();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gearbox-lab: %s\n", e.what());
