@@ -51,6 +51,19 @@ TEST(Classify, the_boundaries_fall_on_the_documented_side) {
   EXPECT_EQ(lab::classify(figures(0.0, 0.0), 2).kind, lab::WorkKind::io_bound);  // nothing measured
 }
 
+TEST(Classify, a_command_preempted_far_more_often_than_it_waited_is_cpu_bound_on_a_busy_machine) {
+  lab::ProcessProfile p;
+  p.wall_s = 1.0;
+  p.user_s = 0.45;  // half a core: the machine was busy, not the command idle
+  p.involuntary_switches = 120;
+  p.voluntary_switches = 2;
+  const lab::Verdict v = lab::classify(p, 2);
+  EXPECT_EQ(v.kind, lab::WorkKind::cpu_bound);
+  EXPECT_NE(v.reasons.find("pre-empted 120 times"), std::string::npos) << v.reasons;
+  p.voluntary_switches = 100;  // it also waited a lot: mixed, as the share says
+  EXPECT_EQ(lab::classify(p, 2).kind, lab::WorkKind::mixed);
+}
+
 TEST(Profile, a_sleeping_child_is_measured_as_waiting_and_classified_io_bound) {
   const auto p = lab::profile_command({"sleep", "0.3"});
   EXPECT_EQ(p.exit_code, 0);

@@ -78,6 +78,12 @@ ProcessProfile profile_command(const std::vector<std::string>& argv) {
   return profile;
 }
 
+// Pre-empted far more often than it waited: it was ready to compute all along, and the
+// low share of a core it got says how busy the machine was, not how much it waited.
+bool starved(const ProcessProfile& profile) noexcept {
+  return profile.involuntary_switches >= 10 && profile.involuntary_switches > 4 * profile.voluntary_switches;
+}
+
 Verdict classify(const ProcessProfile& profile, unsigned cores) {
   const double busy = profile.busy_cores();
   const double waiting = std::max(0.0, 1.0 - std::min(busy, 1.0));
@@ -88,7 +94,7 @@ Verdict classify(const ProcessProfile& profile, unsigned cores) {
     verdict.reasons = format("It waited %.0f%% of the time (%.2f cores busy on average): overlapping the waits "
                              "speeds it up; more cores would not.",
                              waiting * 100, busy);
-  } else if (busy >= k_computing_above) {
+  } else if (busy >= k_computing_above || starved(profile)) {
     verdict.kind = WorkKind::cpu_bound;
     if (busy >= 1.5) {
       verdict.model = "threads, as it already does (processes where a crash must stay isolated)";
@@ -108,6 +114,11 @@ Verdict classify(const ProcessProfile& profile, unsigned cores) {
                              "overlap the waits and move the computing off the loop.",
                              std::min(busy, 1.0) * 100, busy);
   }
+  if (busy < k_computing_above && verdict.kind == WorkKind::cpu_bound)
+    verdict.reasons += format(" It was pre-empted %.0f times and waited only %.0f: it wanted more CPU than this busy "
+                              "machine gave it.",
+                              static_cast<double>(profile.involuntary_switches),
+                              static_cast<double>(profile.voluntary_switches));
   if (profile.wall_s < 0.05)
     verdict.reasons += " (The run lasted under 50 ms: start-up dominates; profile a longer run to be sure.)";
   return verdict;
