@@ -6,6 +6,7 @@
 //   gearbox-lab profile [--json] -- CMD ARGS...   where did CMD's time go, and which model fits
 //   gearbox-lab scale [--max-coroutines N] [--max-threads N] [--max-processes N] [--json]
 //   gearbox-lab switch [--iterations N] [--json]
+//   gearbox-lab timeline FILE.json [--rows auto|units|threads] [--svg OUT.svg] ...  who ran when
 //
 // Bad input is one line on stderr and exit code 2 (CLI11's own errors: its usual codes).
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "lab_format.hpp"
 #include "measure_commands.hpp"
 #include "profile.hpp"
+#include "timeline_command.hpp"
 
 namespace lab = gearbox::lab;
 using gearbox::lab::wrap;
@@ -79,11 +81,13 @@ int main(int argc, char** argv) {
   profile->prefix_command(false);
   const lab::ExperimentCommands experiments(app);  // the demonstration, compare, guide
   const lab::MeasureCommands measure(app);          // scale, switch
+  const lab::TimelineCommand timeline(app);         // timeline
   CLI11_PARSE(app, argc, argv);
   try {
     if (*profile) return run_profile(command, as_json);
     if (const auto code = experiments.run()) return *code;
     if (const auto code = measure.run()) return *code;
+    if (const auto code = timeline.run()) return *code;
     return experiments.run_demo();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gearbox-lab: %s\n", e.what());
