@@ -171,16 +171,15 @@ __thread ThreadBuffer* t_buffer = nullptr;
 
 namespace {
 
-constexpr std::size_t k_chunk_bytes = k_chunk_events * sizeof(Event);
-
 // Chunks are mapped with their pages populated: one system call instead of a page fault
 // per 4 KiB while recording.
-Event* map_chunk() noexcept {
-  void* memory = ::mmap(nullptr, k_chunk_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+Event* map_chunk(std::size_t events) noexcept {
+  void* memory = ::mmap(nullptr, events * sizeof(Event), PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   return memory == MAP_FAILED ? nullptr : static_cast<Event*>(memory);
 }
 
-void unmap_chunk(Event* chunk) noexcept { ::munmap(chunk, k_chunk_bytes); }
+void unmap_chunk(const Chunk& chunk) noexcept { ::munmap(chunk.events, chunk.capacity * sizeof(Event)); }
 
 }  // namespace
 
@@ -188,24 +187,27 @@ ThreadBuffer::ThreadBuffer(std::uint32_t index, int pid, int tid, std::string th
     : m_index(index), m_pid(pid), m_tid(tid), m_thread_name(std::move(thread_name)) {}
 
 ThreadBuffer::~ThreadBuffer() {
-  for (Event* chunk : m_chunks) unmap_chunk(chunk);
+  for (const Chunk& chunk : m_chunks) unmap_chunk(chunk);
 }
 
 void ThreadBuffer::next_chunk() noexcept {
   std::lock_guard lock(g_mutex);
-  constexpr std::size_t max_chunks = k_max_events_per_thread / k_chunk_events;
-  Event* chunk = m_chunks.size() < max_chunks ? map_chunk() : nullptr;
-  if (chunk) {
-    m_chunks.push_back(chunk);
+  const std::size_t size =
+      m_chunks.empty() ? k_first_chunk_events : std::min(m_chunks.back().capacity * 2, k_max_chunk_events);
+  Event* events = m_capacity + size <= k_max_events_per_thread ? map_chunk(size) : nullptr;
+  if (events) {
+    m_chunks.push_back({events, size});
+    m_capacity += size;
   } else if (!m_chunks.empty()) {
     // Full (or out of memory): the oldest chunk becomes the newest (a ring of chunks).
     std::rotate(m_chunks.begin(), m_chunks.begin() + 1, m_chunks.end());
-    m_dropped += m_chunks.size() == 1 ? static_cast<std::uint64_t>(m_cursor - m_chunks.back()) : k_chunk_events;
+    m_dropped += m_chunks.size() == 1 ? static_cast<std::uint64_t>(m_cursor - m_chunks.back().events)
+                                      : m_chunks.back().capacity;
   } else {
     std::abort();  // not even one chunk: nowhere to record
   }
-  m_cursor = m_chunks.back();
-  m_chunk_end = m_cursor + k_chunk_events;
+  m_cursor = m_chunks.back().events;
+  m_chunk_end = m_cursor + m_chunks.back().capacity;
   m_published.store(m_cursor, std::memory_order_relaxed);  // under the mutex, which the reader holds
 }
 
@@ -223,20 +225,22 @@ void ThreadBuffer::copy_events(std::vector<Event>& out) const {
   if (m_chunks.empty()) return;
   // Memory ordering: acquire, paired with record's release (see m_published).
   const Event* end = m_published.load(std::memory_order_acquire);
-  out.reserve(out.size() + (m_chunks.size() - 1) * k_chunk_events + static_cast<std::size_t>(end - m_chunks.back()));
-  for (std::size_t i = 0; i + 1 < m_chunks.size(); ++i) out.insert(out.end(), m_chunks[i], m_chunks[i] + k_chunk_events);
-  out.insert(out.end(), static_cast<const Event*>(m_chunks.back()), end);
+  out.reserve(out.size() + m_capacity);
+  for (std::size_t i = 0; i + 1 < m_chunks.size(); ++i)
+    out.insert(out.end(), m_chunks[i].events, m_chunks[i].events + m_chunks[i].capacity);
+  out.insert(out.end(), static_cast<const Event*>(m_chunks.back().events), end);
 }
 
 void ThreadBuffer::clear() noexcept {
   // Keeps the newest chunk (the owner may be writing into it) and empties it.
   while (m_chunks.size() > 1) {
+    m_capacity -= m_chunks.front().capacity;
     unmap_chunk(m_chunks.front());
     m_chunks.erase(m_chunks.begin());
   }
   if (!m_chunks.empty()) {
-    m_cursor = m_chunks.back();
-    m_chunk_end = m_cursor + k_chunk_events;
+    m_cursor = m_chunks.back().events;
+    m_chunk_end = m_cursor + m_chunks.back().capacity;
     m_published.store(m_cursor, std::memory_order_relaxed);
   }
   m_dropped = 0;

@@ -3,7 +3,8 @@
 //
 // The hot path (a hook while tracing is on) is inline and touches only the calling
 // thread's buffer: a timestamp and a 16-byte store, then a release store of the cursor.
-// Chunks are added or recycled under the registry mutex (once per k_chunk_events events),
+// Chunks are added or recycled under the registry mutex (once per chunk: 4K events at
+// first, doubling up to k_max_chunk_events, so a thread that records little costs 64 KiB),
 // and a reader (the JSON writer) copies under the same mutex, so it never reads a chunk
 // being reused.
 #pragma once
@@ -52,7 +53,13 @@ struct Event {
 };
 static_assert(sizeof(Event) == 16);
 
-inline constexpr std::size_t k_chunk_events = 1 << 17;  // 2 MiB
+inline constexpr std::size_t k_first_chunk_events = 1 << 12;  // 64 KiB
+inline constexpr std::size_t k_max_chunk_events = 1 << 17;    // 2 MiB
+
+struct Chunk {
+  Event* events;
+  std::size_t capacity;
+};
 
 // One thread's events. Written only by its thread; read by the writer under the registry
 // mutex (see the header comment for how the two stay apart).
@@ -97,7 +104,8 @@ public:
 private:
   void next_chunk() noexcept;
 
-  std::vector<Event*> m_chunks;  // oldest first, each k_chunk_events; changed under the mutex
+  std::vector<Chunk> m_chunks;  // oldest first; changed under the mutex
+  std::size_t m_capacity = 0;   // events all chunks hold
   Event* m_cursor = nullptr;
   Event* m_chunk_end = nullptr;
   // The end of the recorded events in the newest chunk. Written by the owner thread

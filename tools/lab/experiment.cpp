@@ -36,8 +36,13 @@ long tree_rss_kb(pid_t pid) {
   std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
   long size = 0, resident = 0;
   if (statm >> size >> resident) total += resident * page_kb;
-  std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-  for (pid_t child; children >> child;) total += tree_rss_kb(child);
+  // Children are listed under the thread that started them (a pool starts its workers
+  // from its own thread), so every thread's list is read.
+  std::error_code error;
+  for (const auto& thread : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
+    std::ifstream children(thread.path() / "children");
+    for (pid_t child; children >> child;) total += tree_rss_kb(child);
+  }
   return total;
 }
 
