@@ -276,27 +276,37 @@ struct ProcessPool::Impl {
 
   void fail(ProcessCall* call, std::exception_ptr error) { outcomes.push_back({call, std::move(error)}); }
 
-  // Sends queued calls: from a submitter only to idle workers (the dispatcher sends the
-  // rest, batched, as results come back).
+  // Sends queued calls. Idle workers come first, sharing the queue with the workers still
+  // starting (they get their share when they are ready), so that one worker does not take
+  // a burst while another idles: 5 long calls on 5 new workers run 1 each. Then, only from
+  // the dispatcher and once every worker is up, busy workers get their calls ahead (see
+  // window()); a submitter only ever sends to idle workers.
   void pump(bool from_submitter) {
     if (phase == Phase::stopping || queue.empty() || workers.empty()) return;
+    std::size_t starting = 0;
+    for (auto& w : workers) starting += w->state == Worker::State::starting ? 1 : 0;
+    share_out(/*idle_only=*/true, starting);
+    if (!from_submitter && starting == 0) share_out(/*idle_only=*/false, 0);
+    ++round_robin;
+  }
+
+  // Shares the queue among the workers that can take calls now and `later` more.
+  void share_out(bool idle_only, std::size_t later) {
     const auto now = SteadyTime::now();
     const std::size_t n = workers.size();
     auto takes = [&](const Worker& w) {
-      return w.state == Worker::State::ready && !w.send_blocked && !w.exclusive &&
-             (!from_submitter || w.in_flight.empty());
+      return w.state == Worker::State::ready && !w.send_blocked && !w.exclusive && (!idle_only || w.in_flight.empty());
     };
-    // The queue is shared out among the workers that can take calls, so that one idle
-    // worker does not take a whole burst while another idles.
     std::size_t takers = 0;
     for (auto& w : workers) takers += takes(*w) ? 1 : 0;
+    std::size_t sharers = takers + later;
     for (std::size_t k = 0; k < n && !queue.empty() && takers > 0; ++k) {
       Worker& w = *workers[(round_robin + k) % n];
       if (!takes(w)) continue;
-      send_batch(w, now, (queue.size() + takers - 1) / takers);
+      send_batch(w, now, (queue.size() + sharers - 1) / sharers);
       --takers;
+      --sharers;
     }
-    ++round_robin;
   }
 
   void send_batch(Worker& w, SteadyTime::time_point now, std::size_t share) {
