@@ -71,6 +71,11 @@ std::vector<std::uint8_t> make_bytes(int size) {
   return bytes;
 }
 int worker_pid() { return static_cast<int>(::getpid()); }
+// Long enough that every call of a burst is sent before the first one finishes.
+int pid_after_a_while() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return static_cast<int>(::getpid());
+}
 int parent_of_worker() { return static_cast<int>(::getppid()); }
 void do_nothing() {}
 int throw_runtime_error(int) { throw std::runtime_error("no luck"); }
@@ -113,6 +118,7 @@ GEARBOX_TASK(divmod);
 GEARBOX_TASK(sum_bytes);
 GEARBOX_TASK(make_bytes);
 GEARBOX_TASK(worker_pid);
+GEARBOX_TASK(pid_after_a_while);
 GEARBOX_TASK(parent_of_worker);
 GEARBOX_TASK(do_nothing);
 GEARBOX_TASK(throw_runtime_error);
@@ -159,6 +165,18 @@ TEST(ProcessPool, arguments_and_results_larger_than_a_frame_cross_through_memfds
   const auto made = pool.submit(gb::task<make_bytes>, 1 << 20).get();
   ASSERT_EQ(made.size(), 1u << 20);
   EXPECT_EQ(made[12345], static_cast<std::uint8_t>(12345 * 7));
+}
+
+// A burst of long calls as large as the pool, on workers still starting: one call each,
+// never two on one worker while another idles (which would double the wall time).
+TEST(ProcessPool, a_burst_as_large_as_a_new_pool_runs_one_call_on_each_worker) {
+  constexpr int workers = 4;
+  gb::ProcessPool pool{{.workers = workers}};
+  std::vector<gb::Future<int>> pids;
+  for (int i = 0; i < workers; ++i) pids.push_back(pool.submit(gb::task<pid_after_a_while>));
+  std::set<int> distinct;
+  for (auto& pid : pids) distinct.insert(pid.get());
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(workers));
 }
 
 TEST(ProcessPool, a_task_runs_in_a_worker_process_whose_parent_is_this_process) {
