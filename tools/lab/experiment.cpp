@@ -321,8 +321,12 @@ std::string verdict(const Experiment& e, unsigned cores) {
     std::snprintf(text, sizeof text, " The tasks mostly waited (%.0f%% CPU use), so overlapping the waits is all that helps.",
                   async->utilisation(cores) * 100);
     out += text;
-  } else if (e.spec.work == Work::mixed) {
-    out += " Waits overlap on the loop, computing needs cores: offload the CPU part.";
+  } else if (e.spec.work == Work::mixed && async && seq && best != async) {
+    std::snprintf(text, sizeof text,
+                  " Async alone overlapped the waits (%.2fx) but computed on one thread; spreading the computing "
+                  "over the cores took it to %.1fx.",
+                  e.speedup(*async), e.speedup(*best));
+    out += text;
   }
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include "experiment.hpp"
 #include "guide.hpp"
+#include "lab_format.hpp"
 #include "results_cache.hpp"
 #include "slow_service.hpp"
 #include "timeline.hpp"
@@ -77,7 +78,7 @@ void print_experiment(const Experiment& e, const std::vector<Model>& timelines) 
   for (Model model : timelines)
     for (const auto& r : e.results)
       if (r.model == model) std::printf("%s\n", timeline_text(r).c_str());
-  std::printf("  Verdict: %s\n", verdict(e, cores).c_str());
+  std::printf("%s", wrap("Verdict: " + verdict(e, cores), 78, 2).c_str());
 }
 
 std::filesystem::path make_trace_dir() {

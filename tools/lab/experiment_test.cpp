@@ -234,6 +234,15 @@ TEST(Verdict, follows_from_the_figures) {
   const std::string cpu_text = lab::verdict(cpu, 2);
   EXPECT_EQ(cpu_text.rfind("threads: 2.0x faster", 0), 0u) << cpu_text;
   EXPECT_NE(cpu_text.find("Async gained nothing"), std::string::npos) << cpu_text;
+
+  lab::Experiment mixed;
+  mixed.spec.work = Work::mixed;
+  mixed.results = {{.model = Model::sequential, .wall_s = 6.0, .user_s = 2.0, .peak_rss_kb = 5000},
+                   {.model = Model::async, .wall_s = 3.0, .user_s = 2.0, .peak_rss_kb = 5000},
+                   {.model = Model::async_processes, .wall_s = 2.0, .user_s = 2.0, .peak_rss_kb = 13000}};
+  const std::string mixed_text = lab::verdict(mixed, 2);
+  EXPECT_EQ(mixed_text.rfind("async+procs: 3.0x faster", 0), 0u) << mixed_text;
+  EXPECT_NE(mixed_text.find("overlapped the waits (2.00x)"), std::string::npos) << mixed_text;
 }
 
 TEST(Guide, names_what_is_not_measured_yet_and_quotes_what_is) {

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "lab_format.hpp"
+
 namespace gearbox::lab {
 namespace {
 
@@ -41,14 +43,14 @@ std::string walls(const nlohmann::json& experiment) {
 
 void add_experiment(std::string& out, const nlohmann::json& results, const char* key, const char* label,
                     const char* how) {
-  out += "  ";
-  out += label;
   if (!results.contains(key)) {
-    out += ": not measured yet (run " + std::string(how) + ")\n";
+    out += "  " + std::string(label) + ": not measured yet (run " + how + ")\n";
     return;
   }
   const nlohmann::json& e = member(results, key);
-  out += " (" + std::to_string(static_cast<long>(number(e, "tasks"))) + " tasks): " + walls(e) + "\n";
+  out += wrap(std::string(label) + " (" + std::to_string(static_cast<long>(number(e, "tasks"))) +
+                  " tasks): " + walls(e),
+              78, 2);
 }
 
 std::string switches(const nlohmann::json& results) {
