@@ -30,6 +30,10 @@ long read_number(const std::string& path) {
   return in ? value : -1;
 }
 
+std::string smaps_rollup(pid_t pid) {
+  return (pid == 0 ? std::string("/proc/self") : "/proc/" + std::to_string(pid)) + "/smaps_rollup";
+}
+
 }  // namespace
 
 std::size_t read_rss() {
@@ -40,9 +44,9 @@ std::size_t read_rss() {
   return resident_pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
-std::size_t read_pss(pid_t pid) {
-  const std::string dir = pid == 0 ? "/proc/self" : "/proc/" + std::to_string(pid);
-  return read_field(dir + "/smaps_rollup", "Pss") * 1024;
+std::size_t read_private(pid_t pid) {
+  const std::string path = smaps_rollup(pid);
+  return (read_field(path, "Private_Clean") + read_field(path, "Private_Dirty")) * 1024;
 }
 
 std::size_t read_mem_available() { return read_field("/proc/meminfo", "MemAvailable") * 1024; }

@@ -23,10 +23,11 @@ namespace gearbox::lab {
 // now), from /proc/self/statm.
 std::size_t read_rss();
 
-// The proportional set size of `pid` (0: this process) in bytes, from
-// /proc/<pid>/smaps_rollup: its private pages plus its share of pages it shares with
-// other processes (a page shared by four processes counts a quarter in each).
-std::size_t read_pss(pid_t pid = 0);
+// The unique set size of `pid` (0: this process) in bytes, from /proc/<pid>/smaps_rollup:
+// the pages mapped by this process alone (Private_Clean + Private_Dirty), which is what
+// the system gets back when it exits. Unlike the proportional set size (PSS) it does not
+// move when other processes map or unmap the pages it shares with them.
+std::size_t read_private(pid_t pid = 0);
 
 // MemAvailable from /proc/meminfo in bytes: what can be allocated without swapping.
 std::size_t read_mem_available();

@@ -253,9 +253,11 @@ public:
     }
   }
 
-  std::size_t children_pss() const {
+  // The pages the children own alone: what forking them added (until a child writes to a
+  // page, it shares the parent's copy).
+  std::size_t children_private() const {
     std::size_t total = 0;
-    for (const pid_t pid : m_pids) total += read_pss(pid);
+    for (const pid_t pid : m_pids) total += read_private(pid);
     return total;
   }
 
@@ -273,7 +275,6 @@ private:
 };
 
 ScaleStep process_step(std::size_t asked, ScaleGuards& guards) {
-  const std::size_t pss_before = read_pss();
   const std::size_t available_before = read_mem_available();
   BlockedChildren children;
   const auto start = Clock::now();
@@ -281,7 +282,7 @@ ScaleStep process_step(std::size_t asked, ScaleGuards& guards) {
                                          [&] { return grown_by(read_mem_available(), available_before); });
   children.wait_until_all_blocked();
   const double create_s = seconds_since(start);
-  return measured(asked, created, create_s, grown_by(pss_before, read_pss() + children.children_pss()), 0);
+  return measured(asked, created, create_s, children.children_private(), 0);
 }
 
 }  // namespace

@@ -13,9 +13,11 @@
 //               code and leave by _exit; the parent kills and reaps them).
 // Creation time runs from the first creation until every unit is blocked. Memory per unit
 // is the growth of this process's RSS (threads also report the address space their stack
-// reserves, as each thread sees its own stack); for processes it is the growth of the
-// proportional set size (PSS) of this process and its children together, because forked
-// children share their pages with the parent and with each other.
+// reserves, as each thread sees its own stack); for processes it is the children's unique
+// set size (USS, the pages each owns alone): a forked child shares the parent's pages
+// until it writes to them, so what it adds is what it wrote. (The growth of the PSS of the
+// lab and its children was used before; it also moves whenever any other process on the
+// machine maps or unmaps a library they share, and read zero on a busy machine.)
 //
 // A model stops early, cleanly, at the first guard it meets, and says which: the caller's
 // cap (ScaleLimits::unit_cap), the task ceiling (a quarter of the tightest of
@@ -57,7 +59,7 @@ struct ScaleStep {
   std::size_t asked = 0;
   std::size_t created = 0;           // all alive at once; fewer than asked if it stopped
   double create_us_per_unit = 0;
-  double bytes_per_unit = 0;         // RSS growth (PSS growth for processes)
+  double bytes_per_unit = 0;         // RSS growth (for processes: each child's USS)
   double reserved_bytes_per_unit = 0;  // threads: stack address space, guard included
 };
 

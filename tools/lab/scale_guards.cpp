@@ -43,8 +43,8 @@ bool ScaleGuards::stop_with(ScaleStop stop, std::string reason) {
 bool ScaleGuards::admit_step(std::size_t asked, const std::vector<ScaleStep>& done) {
   if (stopped()) return false;
   if (done.empty()) return true;
-  // A unit costs something even when the last step measured no growth (PSS moves with what
-  // other processes share, and can shrink between two readings): at least a byte.
+  // A unit costs something even when the last step measured no growth (RSS can shrink
+  // between two readings as the allocator returns memory): at least a byte.
   const double projected = std::max(done.back().bytes_per_unit, 1.0) * static_cast<double>(asked);
   if (projected <= m_memory_budget) return true;
   return stop_with(ScaleStop::memory_guard, with_commas(static_cast<long long>(asked)) + " would take about " +

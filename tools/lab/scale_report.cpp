@@ -42,7 +42,7 @@ std::string micros(double us) { return printf_string(us < 10 ? "%.2f µs" : "%.0
 std::string cost_phrase(const ScaleRun& run, const ScaleStep& step) {
   std::string phrase = std::string("a ") + unit_name(run.model) + " ~" + human_bytes(step.bytes_per_unit);
   if (run.model == ScaleModel::threads) phrase += " touched (" + human_bytes(step.reserved_bytes_per_unit) + " reserved)";
-  if (run.model == ScaleModel::processes) phrase += " (PSS)";
+  if (run.model == ScaleModel::processes) phrase += " of its own";
   return phrase + " and " + micros(step.create_us_per_unit);
 }
 
@@ -97,7 +97,7 @@ std::string render_scale(const std::vector<ScaleRun>& runs, const ScaleContext& 
     if (run.stop != ScaleStop::none)
       out += wrap("* stopped at " + count_of(run.most_created(), run.model) + ": " + run.stop_reason, 78, 4);
   }
-  std::string notes = "memory/unit: RSS growth (for processes, PSS growth of the lab and its children); the "
+  std::string notes = "memory/unit: RSS growth (for processes, the pages each child owns alone, its USS); the "
                       "kernel's own share (a kernel stack per thread or process, page tables) is not in it. "
                       "reserved/unit: address space; threads reserve a stack each";
   if (context.default_thread_stack > 0) {
