@@ -1,0 +1,275 @@
+#include <gearbox/http/server.hpp>
+
+#include <time.h>
+
+#include <cerrno>
+#include <string>
+
+#include <gearbox/error.hpp>
+#include <gearbox/loop.hpp>
+#include <gearbox/task_group.hpp>
+#include <gearbox/time.hpp>
+
+#include "http/request_parser.hpp"
+
+namespace gearbox::http {
+namespace {
+
+// The Date header's value ("Tue, 01 Dec 2026 13:00:00 GMT"), formatted once a second per thread.
+const std::string& http_date() {
+  thread_local time_t formatted_at = -1;
+  thread_local std::string value;
+  const time_t now = ::time(nullptr);
+  if (now != formatted_at) {
+    tm parts;
+    ::gmtime_r(&now, &parts);
+    char text[64];
+    const std::size_t length = ::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &parts);
+    value.assign(text, length);
+    formatted_at = now;
+  }
+  return value;
+}
+
+bool has_no_body(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+
+// The status line and headers of `response`, with the server's own Content-Length, Date and
+// Connection; followed by the body unless `head_only`.
+std::string serialize(Response& response, int version_minor, bool keep_alive, bool head_only) {
+  response.headers.remove("Content-Length");
+  response.headers.remove("Date");
+  response.headers.remove("Connection");
+  response.headers.remove("Transfer-Encoding");
+  const bool bodiless = has_no_body(response.status);
+  std::string out;
+  out.reserve(128 + response.headers.size() * 32 + (head_only || bodiless ? 0 : response.body.size()));
+  out += version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(response.status);
+  out += ' ';
+  out += reason_phrase(response.status);
+  out += "\r\nDate: ";
+  out += http_date();
+  if (!bodiless) {
+    out += "\r\nContent-Length: ";
+    out += std::to_string(response.body.size());
+  }
+  // HTTP/1.1 keeps the connection unless told; HTTP/1.0 closes it unless told.
+  if (!keep_alive) out += "\r\nConnection: close";
+  else if (version_minor == 0) out += "\r\nConnection: keep-alive";
+  for (const auto& [name, value] : response.headers.fields()) {
+    out += "\r\n";
+    out += name;
+    out += ": ";
+    out += value;
+  }
+  out += "\r\n\r\n";
+  if (!head_only && !bodiless) out += response.body;
+  return out;
+}
+
+// A refusal before any handler ran: the reason as a plain-text body.
+Response refusal(const detail::ParseError& error) {
+  return Response::text(std::string(reason_phrase(error.status)) + ": " + error.reason + "\n", error.status);
+}
+
+constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// How long, and how much, a closing connection keeps reading what the client still sends.
+constexpr auto k_linger_time = std::chrono::seconds(2);
+constexpr std::size_t k_linger_bytes = 1024 * 1024;
+
+// Closing a socket with unread input makes the kernel send a reset, which can destroy the
+// response still on its way (a 413 while the client is still sending its body). So the
+// server closes its sending side first and reads, and throws away, what the client still
+// sends, until the client closes too, for a bounded time and amount (as nginx's lingering
+// close does).
+Task<void> drain(net::TcpStream& stream) {
+  char sink[4096];
+  std::size_t drained = 0;
+  while (drained < k_linger_bytes) {
+    const std::size_t n = co_await stream.read(std::span<char>(sink));
+    if (n == 0) co_return;
+    drained += n;
+  }
+}
+
+Task<void> lingering_close(net::TcpStream& stream) {
+  try {
+    stream.shutdown_write();
+    co_await timeout(k_linger_time, drain(stream));
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const std::exception&) {
+    // a reset, a timeout: closing is all that is left
+  }
+}
+
+}  // namespace
+
+struct Server::Connection {
+  net::TcpStream stream;
+  bool idle = true;  // waiting for the first byte of a request: stop() may close it
+};
+
+Server::Server(Router router, ServerOptions options) : m_router(std::move(router)), m_options(std::move(options)) {}
+
+Server::~Server() = default;
+
+void Server::log(std::string_view message) const {
+  if (m_options.log) m_options.log(message);
+}
+
+Task<void> Server::serve(net::TcpListener& listener) {
+  m_listener = &listener;
+  if (m_stopping) {
+    listener.close();
+    m_listener = nullptr;
+    co_return;
+  }
+  TaskGroup connections;
+  std::exception_ptr failure;
+  bool cancelled = false;
+  try {
+    while (!m_stopping) {
+      net::TcpStream stream = co_await listener.accept();
+      if (m_stopping) break;  // closes the stream
+      ++m_stats.accepted;
+      connections.spawn(serve_connection(std::move(stream)));
+    }
+  } catch (const Cancelled&) {
+    cancelled = true;
+  } catch (const IoError&) {
+    if (!m_stopping) failure = std::current_exception();  // else: stop() closed the listener
+  }
+  if (failure || cancelled) stop();
+  m_listener = nullptr;
+  // Cancelled, join() cancels every connection, waits for them and rethrows Cancelled.
+  co_await connections.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+void Server::stop() {
+  if (m_stopping) return;
+  m_stopping = true;
+  if (m_listener) m_listener->close();
+  // Idle connections wake from their read with EBADF and end; busy ones end after their
+  // response (which says Connection: close).
+  for (Connection* connection : m_connections)
+    if (connection->idle) connection->stream.close();
+}
+
+Task<void> Server::serve_connection(net::TcpStream stream) {
+  Connection connection{std::move(stream)};
+  m_connections.insert(&connection);
+  ++m_stats.active;
+  try {
+    if (co_await serve_requests(connection) == Ending::linger) co_await lingering_close(connection.stream);
+  } catch (const Cancelled&) {
+    m_connections.erase(&connection);
+    --m_stats.active;
+    throw;
+  } catch (const IoError&) {
+    // The peer reset the connection or vanished, or stop() closed an idle one: nothing to answer.
+  } catch (const TimeoutError&) {
+    ++m_stats.idle_closed;
+  }
+  connection.stream.close();
+  m_connections.erase(&connection);
+  --m_stats.active;
+}
+
+// Reads, parses, answers, until the connection should close. Returns how it ends when it
+// ends on purpose (end of stream, an error answered, not keep-alive, stop()); throws
+// IoError when the peer went away, TimeoutError when the connection idled out.
+Task<Server::Ending> Server::serve_requests(Connection& connection) {
+  Loop& loop = Loop::current_or_throw();
+  detail::RequestParser parser({.max_head_bytes = m_options.max_head_bytes, .max_body_bytes = m_options.max_body_bytes});
+  std::string buffer(m_options.read_size, '\0');
+  std::size_t begin = 0;  // unparsed bytes are buffer[begin, end)
+  std::size_t end = 0;
+  for (;;) {
+    // 1. Gather one whole request (or a reason to refuse it).
+    Clock::time_point deadline{};
+    bool sent_continue = false;
+    while (parser.state() != detail::RequestParser::State::complete &&
+           parser.state() != detail::RequestParser::State::failed) {
+      if (begin == end) {
+        begin = end = 0;
+        const bool idle = parser.state() == detail::RequestParser::State::idle;
+        connection.idle = idle;
+        if (idle && m_stopping) co_return Ending::close;  // nothing was sent that a reset could destroy
+        std::size_t n = 0;
+        if (idle) {
+          n = co_await timeout(m_options.idle_timeout, connection.stream.read(std::span<char>(buffer)));
+        } else {
+          const auto left = deadline - loop.now();
+          bool timed_out = left <= Clock::duration::zero();
+          if (!timed_out) {
+            try {
+              n = co_await timeout(left, connection.stream.read(std::span<char>(buffer)));
+            } catch (const TimeoutError&) {
+              timed_out = true;
+            }
+          }
+          if (timed_out) {
+            ++m_stats.rejected;
+            Response response = Response::text("Request Timeout: the request did not arrive in time\n", 408);
+            co_await connection.stream.write_all(serialize(response, 1, false, false));
+            co_return Ending::linger;
+          }
+        }
+        connection.idle = false;
+        if (n == 0) {  // end of stream: between requests a goodbye, inside one a cut-off
+          parser.finish();
+          co_return Ending::close;
+        }
+        end = n;
+      }
+      if (parser.state() == detail::RequestParser::State::idle) deadline = loop.now() + m_options.request_timeout;
+      begin += parser.feed(std::string_view(buffer).substr(begin, end - begin));
+      if (parser.expects_continue() && !sent_continue && parser.state() == detail::RequestParser::State::body) {
+        sent_continue = true;
+        co_await connection.stream.write_all(k_continue);
+      }
+    }
+    if (parser.state() == detail::RequestParser::State::failed) {
+      ++m_stats.rejected;
+      log("bad request: " + parser.error().reason);
+      Response response = refusal(parser.error());
+      co_await connection.stream.write_all(serialize(response, 1, false, false));
+      co_return Ending::linger;  // the rest of the stream cannot be framed
+    }
+
+    // 2. Answer it.
+    const bool keep_alive = parser.keep_alive();
+    Request request = parser.take();
+    ++m_stats.requests;
+    Response response = co_await respond(request);
+    const bool again = keep_alive && !m_stopping;
+    co_await connection.stream.write_all(serialize(response, request.version_minor, again, request.method == "HEAD"));
+    if (!again) co_return Ending::linger;
+  }
+}
+
+Task<Response> Server::respond(Request& request) {
+  const Router::Match match = m_router.find(request.method, request.path);
+  if (!match.handler) {
+    Response response = Response::error(match.status);
+    if (match.status == 405) response.headers.set("Allow", match.allow);
+    co_return response;
+  }
+  try {
+    co_return co_await (*match.handler)(request);
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const std::exception& e) {
+    ++m_stats.handler_errors;
+    log("handler for " + request.method + " " + request.path + " threw: " + e.what());
+  } catch (...) {
+    ++m_stats.handler_errors;
+    log("handler for " + request.method + " " + request.path + " threw a non-std::exception");
+  }
+  co_return Response::error(500);
+}
+
+}  // namespace gearbox::http
