@@ -1,0 +1,139 @@
+// The API server's routes, served in-process on 127.0.0.1 with a real ProcessPool: the
+// answers, the bad parameters, a crashing worker that fails its request only, and
+// /health answered while CPU work and blocking calls are in flight.
+#include "api.hpp"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include <gearbox/gearbox.hpp>
+#include <gearbox/http/server.hpp>
+#include <gearbox/process/init.hpp>
+
+namespace gb = gearbox;
+namespace http = gearbox::http;
+namespace net = gearbox::net;
+using Json = nlohmann::json;
+
+namespace {
+
+struct Reply {
+  int status = 0;
+  std::string body;
+};
+
+// One request on a connection of its own ("Connection: close"), read to the end.
+gb::Task<Reply> get(std::uint16_t port, std::string path) {
+  net::TcpStream stream = co_await net::TcpStream::connect(net::SocketAddress::loopback(port));
+  co_await stream.write_all("GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+  std::string all;
+  char buffer[4096];
+  for (;;) {
+    const std::size_t n = co_await stream.read(std::span<char>(buffer));
+    if (n == 0) break;
+    all.append(buffer, n);
+  }
+  Reply reply;
+  reply.status = std::stoi(all.substr(9, 3));  // "HTTP/1.1 200 OK"
+  reply.body = all.substr(all.find("\r\n\r\n") + 4);
+  co_return reply;
+}
+
+// Serves the API on 127.0.0.1 while `client(port)` runs, then stops the server.
+template <class Client>
+void with_api(gb::ProcessPool& pool, Client client) {
+  http::Server server(gearbox::api_example::make_router(pool, {.max_compute_n = 10'000'000, .allow_crash = true}));
+  net::TcpListener listener = net::TcpListener::bind(net::SocketAddress::loopback(0));
+  const std::uint16_t port = listener.local_address().port();
+  gb::run([&]() -> gb::Task<void> {
+    gb::JoinHandle<void> serving = gb::spawn(server.serve(listener), gb::Start::eager);
+    co_await client(port);
+    server.stop();
+    co_await serving;
+  }());
+}
+
+}  // namespace
+
+TEST(ApiServer, compute_counts_primes_in_a_worker_and_refuses_bad_parameters) {
+  gb::ProcessPool pool{{.workers = 2}};
+  std::vector<Reply> replies;
+  with_api(pool, [&](std::uint16_t port) -> gb::Task<void> {
+    for (const char* path : {"/compute?n=10000", "/compute?n=2", "/compute?n=abc", "/compute", "/compute?n=10000001",
+                             "/compute?n=-5"})
+      replies.push_back(co_await get(port, path));
+  });
+  ASSERT_EQ(replies.size(), 6u);
+  EXPECT_EQ(replies[0].status, 200);
+  EXPECT_EQ(Json::parse(replies[0].body).at("primes"), 1229);
+  EXPECT_EQ(Json::parse(replies[1].body).at("primes"), 0);
+  for (std::size_t i = 2; i < replies.size(); ++i) {
+    EXPECT_EQ(replies[i].status, 400) << i;
+    EXPECT_TRUE(Json::parse(replies[i].body).contains("error")) << replies[i].body;
+  }
+}
+
+TEST(ApiServer, legacy_runs_the_blocking_call_on_another_thread) {
+  gb::ProcessPool pool{{.workers = 1}};
+  Reply reply;
+  with_api(pool, [&](std::uint16_t port) -> gb::Task<void> { reply = co_await get(port, "/legacy?ms=5"); });
+  ASSERT_EQ(reply.status, 200);
+  const std::string answer = Json::parse(reply.body).at("answer");
+  EXPECT_EQ(answer.find("answered by thread " + std::to_string(::gettid()) + " "), std::string::npos) << answer;
+  EXPECT_NE(answer.find("after 5 ms"), std::string::npos) << answer;
+}
+
+TEST(ApiServer, a_crashing_worker_fails_its_request_with_502_and_the_next_compute_works) {
+  gb::ProcessPool pool{{.workers = 1}};
+  std::vector<Reply> replies;
+  with_api(pool, [&](std::uint16_t port) -> gb::Task<void> {
+    replies.push_back(co_await get(port, "/crash"));
+    replies.push_back(co_await get(port, "/compute?n=100"));
+    replies.push_back(co_await get(port, "/health"));
+  });
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0].status, 502);
+  EXPECT_NE(Json::parse(replies[0].body).at("error").get<std::string>().find("signal"), std::string::npos) << replies[0].body;
+  EXPECT_EQ(replies[1].status, 200);
+  EXPECT_EQ(Json::parse(replies[1].body).at("primes"), 25);
+  EXPECT_EQ(replies[2].body, "ok\n");
+}
+
+TEST(ApiServer, health_is_answered_while_cpu_work_and_blocking_calls_are_in_flight) {
+  // Two computes keep both workers busy and two legacy calls hold two threads for 5 s; the
+  // health checks start after them and must all be answered before any of them (the
+  // order of completion, not a time, is what is checked).
+  gb::ProcessPool pool{{.workers = 2}};
+  std::vector<std::string> finished;
+  with_api(pool, [&](std::uint16_t port) -> gb::Task<void> {
+    auto record = [&](std::string name, std::string path) -> gb::Task<void> {
+      const Reply reply = co_await get(port, path);
+      finished.push_back(name + " " + std::to_string(reply.status));
+    };
+    gb::TaskGroup group;
+    group.spawn(record("compute", "/compute?n=4000000"));
+    group.spawn(record("compute", "/compute?n=4000000"));
+    group.spawn(record("legacy", "/legacy?ms=5000"));
+    group.spawn(record("legacy", "/legacy?ms=5000"));
+    co_await gb::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 3; ++i) co_await record("health", "/health");
+    co_await group.join();
+  });
+  ASSERT_EQ(finished.size(), 7u);
+  EXPECT_EQ(finished[0], "health 200");
+  EXPECT_EQ(finished[1], "health 200");
+  EXPECT_EQ(finished[2], "health 200");
+  for (std::size_t i = 3; i < finished.size(); ++i) EXPECT_NE(finished[i].find(" 200"), std::string::npos) << finished[i];
+}
+
+int main(int argc, char** argv) {
+  gb::init(argc, argv);  // a worker never returns from here
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

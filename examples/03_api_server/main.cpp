@@ -1,0 +1,78 @@
+// gearbox-api: an HTTP API on one loop that offloads CPU work to worker processes and
+// blocking calls to threads, so /health stays fast under load. See README.md.
+//
+//   gearbox-api --port 8080 &
+//   curl 'http://127.0.0.1:8080/compute?n=2000000'
+//   curl 'http://127.0.0.1:8080/legacy?ms=500'
+//   wrk -t1 -c50 -d5s http://127.0.0.1:8080/health
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include <gearbox/gearbox.hpp>
+#include <gearbox/http/server.hpp>
+#include <gearbox/os/signal.hpp>
+
+#include "api.hpp"
+
+namespace gb = gearbox;
+
+namespace {
+
+gb::Task<void> stop_on_signal(gb::os::SignalSet& signals, gb::http::Server& server) {
+  const int which = co_await signals.wait();
+  std::fprintf(stderr, "gearbox-api: %s, finishing the requests in flight\n", ::sigabbrev_np(which));
+  server.stop();
+}
+
+gb::Task<int> serve(gb::http::Server& server, gb::net::TcpListener& listener, gb::os::SignalSet& signals) {
+  gb::JoinHandle<void> watcher = gb::spawn(stop_on_signal(signals, server));
+  co_await server.serve(listener);
+  watcher.cancel();
+  try {
+    co_await watcher;
+  } catch (const gb::Cancelled&) {
+  }
+  co_return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gb::init(argc, argv);  // a worker process never returns from here
+
+  CLI::App app{"gearbox-api: an async HTTP API that offloads CPU work to processes and blocking calls to threads"};
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::size_t workers = 0;
+  bool allow_crash = false;
+  bool quiet = false;
+  app.add_option("--host", host, "address to listen on (default 127.0.0.1)");
+  app.add_option("--port", port, "port (0: any free one, printed)")->check(CLI::Range(0, 65535));
+  app.add_option("--workers", workers, "worker processes for /compute (default: one per core)");
+  app.add_flag("--allow-crash", allow_crash, "serve /crash, which kills the worker that takes it");
+  app.add_flag("--quiet", quiet, "do not log bad requests");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    gb::os::SignalSet signals{SIGINT, SIGTERM};  // before any thread starts (see signal.hpp)
+    gb::ProcessPool pool{{.workers = workers}};
+    gb::http::ServerOptions options;
+    if (!quiet) options.log = [](std::string_view line) { std::fprintf(stderr, "gearbox-api: %.*s\n", int(line.size()), line.data()); };
+    gb::http::Server server(gearbox::api_example::make_router(pool, {.allow_crash = allow_crash}), options);
+    gb::net::TcpListener listener =
+        gb::net::TcpListener::bind(gb::net::SocketAddress::ip(host, static_cast<std::uint16_t>(port)));
+    std::printf("gearbox-api: listening on http://%s (%zu worker processes)\n",
+                listener.local_address().to_string().c_str(), pool.size());
+    std::fflush(stdout);
+    const int code = gb::run(serve(server, listener, signals));
+    pool.shutdown();
+    return code;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gearbox-api: %s\n", e.what());
+    return 1;
+  }
+}
