@@ -35,6 +35,7 @@ std::vector<gb::Benchmark> all_benchmarks() {
   for (auto& b : gb::thread_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::chat_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::net_benchmarks()) all.push_back(std::move(b));
+  for (auto& b : gb::http_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::process_benchmarks()) all.push_back(std::move(b));
   return all;
 }

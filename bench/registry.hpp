@@ -46,6 +46,11 @@ std::vector<Benchmark> async_benchmarks();
 std::vector<Benchmark> thread_benchmarks();
 std::vector<Benchmark> chat_benchmarks();
 std::vector<Benchmark> net_benchmarks();
+std::vector<Benchmark> http_benchmarks();
+
+// A server benchmark's report (a drive_server result: ms, result, peak_rss_kb and further
+// figures) as gearbox's own BenchRun.
+BenchRun run_from_server_report(const nlohmann::json& report);
 std::vector<Benchmark> process_benchmarks();
 
 }  // namespace gearbox::bench

@@ -50,6 +50,18 @@ nlohmann::json drive_echo_server(const PeerSpec& server, long requests, int conn
 
 }  // namespace
 
+BenchRun run_from_server_report(const nlohmann::json& report) {
+  BenchRun run;
+  run.ms = report.value("ms", 0.0);
+  run.result = report.value("result", nlohmann::json());
+  run.peak_rss_kb = report.value("peak_rss_kb", 0L);
+  run.extra = report;
+  run.extra.erase("ms");
+  run.extra.erase("result");
+  run.extra.erase("peak_rss_kb");
+  return run;
+}
+
 std::vector<Benchmark> net_benchmarks() {
   std::vector<Benchmark> list;
   list.push_back(Benchmark{
@@ -61,17 +73,8 @@ std::vector<Benchmark> net_benchmarks() {
       .run =
           [](const BenchArgs& args) {
             const int connections = args.connections > 0 ? args.connections : k_default_connections;
-            const nlohmann::json report =
-                drive_echo_server({"gearbox", {(executable_dir() / "gearbox-echo-server").string()}}, args.n, connections);
-            BenchRun run;
-            run.ms = report.value("ms", 0.0);
-            run.result = report.value("result", nlohmann::json());
-            run.peak_rss_kb = report.value("peak_rss_kb", 0L);
-            run.extra = report;
-            run.extra.erase("ms");
-            run.extra.erase("result");
-            run.extra.erase("peak_rss_kb");
-            return run;
+            return run_from_server_report(
+                drive_echo_server({"gearbox", {(executable_dir() / "gearbox-echo-server").string()}}, args.n, connections));
           },
       .peer_args = {},
       .peer_name = {},

@@ -50,11 +50,13 @@ int main(int argc, char** argv) {
   std::size_t workers = 0;
   bool allow_crash = false;
   bool quiet = false;
+  bool port_json = false;
   app.add_option("--host", host, "address to listen on (default 127.0.0.1)");
   app.add_option("--port", port, "port (0: any free one, printed)")->check(CLI::Range(0, 65535));
   app.add_option("--workers", workers, "worker processes for /compute (default: one per core)");
   app.add_flag("--allow-crash", allow_crash, "serve /crash, which kills the worker that takes it");
   app.add_flag("--quiet", quiet, "do not log bad requests");
+  app.add_flag("--port-json", port_json, "print {\"port\": N} once listening (as gearbox-bench's server peers do)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -65,8 +67,10 @@ int main(int argc, char** argv) {
     gb::http::Server server(gearbox::api_example::make_router(pool, {.allow_crash = allow_crash}), options);
     gb::net::TcpListener listener =
         gb::net::TcpListener::bind(gb::net::SocketAddress::ip(host, static_cast<std::uint16_t>(port)));
-    std::printf("gearbox-api: listening on http://%s (%zu worker processes)\n",
-                listener.local_address().to_string().c_str(), pool.size());
+    if (port_json) std::printf("{\"port\": %u}\n", unsigned{listener.local_address().port()});
+    else
+      std::printf("gearbox-api: listening on http://%s (%zu worker processes)\n",
+                  listener.local_address().to_string().c_str(), pool.size());
     std::fflush(stdout);
     const int code = gb::run(serve(server, listener, signals));
     pool.shutdown();
