@@ -6,6 +6,7 @@
 // (default 50). Reported per server: requests/s, p50/p99 latency (wrk's), the server's
 // CPU time per request and its peak RSS. The result is "all 2xx" when every response was
 // 2xx and no socket errored; otherwise it says how many were not.
+#include <sched.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -27,8 +28,16 @@ namespace {
 constexpr int k_default_connections = 50;
 constexpr const char* k_all_ok = "all 2xx";
 
-// The server's argv, run on CPU 0 only.
+// Whether this process may run on CPUs 0 and 1 (where the server and wrk are pinned).
+bool can_pin() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  return ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_ISSET(0, &cpus) && CPU_ISSET(1, &cpus);
+}
+
+// The server's argv, run on CPU 0 only (unchanged on a machine without CPUs 0 and 1).
 PeerSpec pinned_to_cpu0(const PeerSpec& server) {
+  if (!can_pin()) return server;
   PeerSpec pinned{server.name, {"taskset", "-c", "0"}};
   pinned.argv.insert(pinned.argv.end(), server.argv.begin(), server.argv.end());
   return pinned;
@@ -73,10 +82,11 @@ struct WrkResult {
   long socket_errors = 0;
 };
 
-// Runs wrk (pinned to CPU 1) against http://127.0.0.1:port/health and reads its report.
+// Runs wrk (pinned to CPU 1 where it can be) against http://127.0.0.1:port/health and reads its report.
 WrkResult run_wrk(int port, long seconds, int connections) {
   WrkResult result;
-  const std::string command = "taskset -c 1 wrk -t1 -c" + std::to_string(connections) + " -d" + std::to_string(seconds) +
+  const std::string command = std::string(can_pin() ? "taskset -c 1 " : "") + "wrk -t1 -c" +
+                              std::to_string(connections) + " -d" + std::to_string(seconds) +
                               "s --latency http://127.0.0.1:" + std::to_string(port) + "/health 2>&1";
   std::FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) {
