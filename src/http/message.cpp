@@ -3,6 +3,7 @@
 #include <http_parser.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace gearbox::http {
 namespace {
@@ -14,6 +15,15 @@ int hex_value(char c) noexcept {
   c = lower(c);
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
+}
+
+// A field that could end the header block early (response splitting) or is not a token.
+void check_field(std::string_view name, std::string_view value) {
+  if (name.empty()) throw std::invalid_argument("gearbox::http: an empty header name");
+  for (const char c : name)
+    if (c <= ' ' || c == ':' || c == 0x7f) throw std::invalid_argument("gearbox::http: a header name with a space, a colon or a control character");
+  for (const char c : value)
+    if (c == '\r' || c == '\n' || c == '\0') throw std::invalid_argument("gearbox::http: a header value with CR, LF or NUL");
 }
 
 }  // namespace
@@ -28,7 +38,13 @@ std::optional<std::string_view> Headers::get(std::string_view name) const noexce
   return std::nullopt;
 }
 
+void Headers::add(std::string name, std::string value) {
+  check_field(name, value);
+  m_fields.emplace_back(std::move(name), std::move(value));
+}
+
 void Headers::set(std::string_view name, std::string value) {
+  check_field(name, value);
   remove(name);
   m_fields.emplace_back(std::string(name), std::move(value));
 }

@@ -259,7 +259,12 @@ Task<Response> Server::respond(Request& request) {
     co_return response;
   }
   try {
-    co_return co_await (*match.handler)(request);
+    Response response = co_await (*match.handler)(request);
+    if (response.status >= 200 && response.status <= 599) co_return response;
+    ++m_stats.handler_errors;
+    log("handler for " + request.method + " " + request.path + " answered status " + std::to_string(response.status) +
+        " (a final status is 200 to 599)");
+    co_return Response::error(500);
   } catch (const Cancelled&) {
     throw;
   } catch (const std::exception& e) {

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+#include <string>
+
 namespace http = gearbox::http;
 
 TEST(Headers, names_match_without_regard_to_case_and_keep_their_spelling) {
@@ -66,4 +69,17 @@ TEST(ReasonPhrase, registered_codes_have_their_phrase_and_others_say_unknown) {
   EXPECT_EQ(http::reason_phrase(413), "Payload Too Large");
   EXPECT_EQ(http::reason_phrase(431), "Request Header Fields Too Large");
   EXPECT_EQ(http::reason_phrase(599), "Unknown");
+}
+
+TEST(Headers, a_field_that_could_split_the_response_or_is_no_token_is_refused) {
+  http::Headers headers;
+  EXPECT_THROW(headers.add("X-Evil", "a\r\nSet-Cookie: stolen=1"), std::invalid_argument);
+  EXPECT_THROW(headers.add("X-Evil", "line\nbreak"), std::invalid_argument);
+  EXPECT_THROW(headers.set("X-Evil", std::string("nul\0byte", 8)), std::invalid_argument);
+  EXPECT_THROW(headers.add("Bad Name", "v"), std::invalid_argument);
+  EXPECT_THROW(headers.add("Bad:Name", "v"), std::invalid_argument);
+  EXPECT_THROW(headers.add("", "v"), std::invalid_argument);
+  EXPECT_TRUE(headers.empty()) << "nothing was added";
+  headers.add("X-Fine", "tabs\tand spaces are fine");
+  EXPECT_EQ(headers.size(), 1u);
 }

@@ -45,6 +45,16 @@ http::Router test_router() {
     throw std::runtime_error("the handler broke");
     co_return http::Response::text("never");
   });
+  router.get("/bad-status", [](http::Request&) -> gb::Task<http::Response> {
+    http::Response response;
+    response.status = 42;
+    co_return response;
+  });
+  router.get("/evil-header", [](http::Request&) -> gb::Task<http::Response> {
+    http::Response response = http::Response::text("x");
+    response.headers.add("X-Evil", "a\r\nSet-Cookie: stolen=1");  // throws: the handler fails
+    co_return response;
+  });
   router.get("/empty", [](http::Request&) -> gb::Task<http::Response> {
     http::Response response;
     response.status = 204;
@@ -227,6 +237,14 @@ TEST(HttpServer, a_handler_that_throws_gets_a_500_the_log_says_why_and_the_conne
   EXPECT_EQ(fixture.server.stats().handler_errors, 1u);
   ASSERT_EQ(fixture.log.size(), 1u);
   EXPECT_NE(fixture.log[0].find("the handler broke"), std::string::npos);
+}
+
+TEST(HttpServer, a_handler_answering_a_bad_status_or_an_unsafe_header_gets_a_500) {
+  const std::string bad_status = exchange("GET /bad-status HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(bad_status), "HTTP/1.1 500 Internal Server Error");
+  const std::string evil = exchange("GET /evil-header HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(evil), "HTTP/1.1 500 Internal Server Error");
+  EXPECT_EQ(evil.find("stolen"), std::string::npos) << evil;
 }
 
 TEST(HttpServer, a_malformed_request_is_answered_400_with_the_reason_and_the_connection_closed) {

@@ -29,14 +29,17 @@ public:
   using Field = std::pair<std::string, std::string>;
 
   Headers() = default;
+  // Takes fields as they are, unchecked (the request parser's, which the grammar checked).
   explicit Headers(std::vector<Field> fields) noexcept : m_fields(std::move(fields)) {}
 
   // The value of the first field named `name`, or nullopt.
   std::optional<std::string_view> get(std::string_view name) const noexcept;
   bool contains(std::string_view name) const noexcept { return get(name).has_value(); }
-  // Appends a field (another field of the same name stays).
-  void add(std::string name, std::string value) { m_fields.emplace_back(std::move(name), std::move(value)); }
-  // Replaces every field named `name` by one.
+  // Appends a field (another field of the same name stays). std::invalid_argument if the
+  // name is empty or holds a space, a colon or a control character, or the value holds
+  // CR, LF or NUL (which would let the value end the header block: response splitting).
+  void add(std::string name, std::string value);
+  // Replaces every field named `name` by one; checked as add().
   void set(std::string_view name, std::string value);
   // Removes every field named `name`; how many there were.
   std::size_t remove(std::string_view name) noexcept;

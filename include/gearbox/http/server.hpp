@@ -18,7 +18,8 @@
 // - a connection idle between requests for idle_timeout is closed without a word;
 // - Content-Length, Date and Connection on every response (a handler's own are replaced);
 //   HEAD gets the GET handler's head only; 204 and 304 go without a body;
-// - a handler that throws gets a 500 (its what() goes to the log, not to the client);
+// - a handler that throws, or answers a status outside 200-599, gets a 500 (the reason
+//   goes to the log, not to the client);
 // - when the server closes a connection after a response, it closes its sending side and
 //   reads what the client still sends for up to 2 s (a lingering close, as nginx does),
 //   so the kernel does not answer that input with a reset that could destroy the
@@ -64,7 +65,7 @@ struct ServerStats {
   std::uint64_t active = 0;          // connections open now
   std::uint64_t requests = 0;        // complete requests handed to the router
   std::uint64_t rejected = 0;        // requests refused before a handler (400, 408, 413, 417, 431, 501)
-  std::uint64_t handler_errors = 0;  // handlers that threw (answered 500)
+  std::uint64_t handler_errors = 0;  // handlers that threw or gave a bad status (answered 500)
   std::uint64_t idle_closed = 0;     // connections closed after idle_timeout
 };
 
