@@ -69,8 +69,8 @@ struct Request {
 
 struct Response {
   int status = 200;
-  Headers headers;
-  std::string body;
+  Headers headers = {};
+  std::string body = {};
 
   // Convenience constructors; they set Content-Type.
   static Response text(std::string body, int status = 200);  // text/plain; charset=utf-8
