@@ -108,9 +108,10 @@ private:
   pid_t m_pid = 0;
 };
 
-// "file-7" (not "f" + std::to_string(i): g++ 12 warns of a false -Wrestrict on it).
-std::string name_of(int i) {
-  std::string name = "file-";
+// "file-7", or "/file-7" (not "/" + ...: g++ 12 warns of a false -Wrestrict on it).
+std::string name_of(int i, const char* prefix = "") {
+  std::string name = prefix;
+  name += "file-";
   name += std::to_string(i);
   return name;
 }
@@ -182,7 +183,7 @@ TEST_F(HttpClientWithNginx, a_missing_file_is_nginx_404_and_many_files_come_over
     http::Client client({.max_connections = 3});
     missing = (co_await client.get(m_nginx->url("/no-such-file"))).status;
     std::vector<gb::Task<http::FetchResponse>> fetches;
-    for (int i = 0; i < 40; ++i) fetches.push_back(client.get(m_nginx->url("/" + name_of(i))));
+    for (int i = 0; i < 40; ++i) fetches.push_back(client.get(m_nginx->url(name_of(i, "/"))));
     for (http::FetchResponse& r : co_await gb::gather(std::move(fetches))) bodies.push_back(std::move(r.body));
   }());
   EXPECT_EQ(missing, 404);
