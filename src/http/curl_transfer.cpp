@@ -49,7 +49,10 @@ CurlTransfer::CurlTransfer(const std::string& url, FetchOptions options, const C
   set(m_easy, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.timeout.count()));
   set(m_easy, CURLOPT_FOLLOWLOCATION, m_options.follow_redirects ? 1L : 0L);
   set(m_easy, CURLOPT_MAXREDIRS, m_options.max_redirects);
-  if (m_options.resume_from > 0) set(m_easy, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(m_options.resume_from));
+  // A Range request (not CURLOPT_RESUME_FROM, which fails the transfer when the server
+  // ignores the range): the caller sees 206 or 200 and decides.
+  const std::string range = std::to_string(m_options.resume_from) + "-";
+  if (m_options.resume_from > 0) set(m_easy, CURLOPT_RANGE, range.c_str());  // libcurl copies it
 
   const std::string& method = m_options.method;
   if (method == "HEAD") {
@@ -94,6 +97,19 @@ std::size_t CurlTransfer::on_write(char* data, std::size_t size, std::size_t cou
   auto& t = *static_cast<CurlTransfer*>(self);
   const std::size_t bytes = size * count;
   if (t.m_callback_error) return 0;
+  if (!t.m_body_started) {
+    t.m_body_started = true;
+    if (t.m_options.on_body_start) {
+      long status = 0;
+      curl_easy_getinfo(t.m_easy, CURLINFO_RESPONSE_CODE, &status);
+      try {
+        t.m_options.on_body_start(static_cast<int>(status), Headers(t.m_fields));
+      } catch (...) {
+        t.m_callback_error = std::current_exception();
+        return 0;
+      }
+    }
+  }
   if (t.m_options.on_data) {
     try {
       t.m_options.on_data(std::string_view(data, bytes));

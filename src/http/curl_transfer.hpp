@@ -48,8 +48,9 @@ private:
   FetchResponse m_response;
   std::vector<Headers::Field> m_fields;  // of the response being received
   curl_slist* m_request_headers = nullptr;
-  std::exception_ptr m_callback_error;   // what on_data or on_progress threw
+  std::exception_ptr m_callback_error;   // what a callback of the options threw
   bool m_body_too_large = false;
+  bool m_body_started = false;           // on_body_start was called
   char m_error[CURL_ERROR_SIZE] = {};
 };
 

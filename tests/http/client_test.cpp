@@ -154,8 +154,9 @@ TEST(HttpClient, follows_redirects_unless_told_not_to_and_stops_a_redirect_loop)
   EXPECT_NE(loop_error.find("redirect"), std::string::npos) << loop_error;
 }
 
-TEST(HttpClient, streams_a_body_to_a_callback_and_reports_progress) {
+TEST(HttpClient, streams_a_body_to_a_callback_after_its_head_and_reports_progress) {
   std::string streamed;
+  std::string started;
   int chunks = 0;
   http::Progress last;
   http::FetchResponse response;
@@ -167,8 +168,13 @@ TEST(HttpClient, streams_a_body_to_a_callback_and_reports_progress) {
       ++chunks;
     };
     options.on_progress = [&](const http::Progress& progress) { last = progress; };
+    options.on_body_start = [&](int status, const http::Headers& headers) {
+      EXPECT_TRUE(streamed.empty()) << "called before the first chunk";
+      started = std::to_string(status) + " " + std::string(headers.get("Content-Length").value_or("?"));
+    };
     response = co_await client.fetch(base + "/big", std::move(options));
   });
+  EXPECT_EQ(started, "200 " + std::to_string(big_body().size()));
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "") << "the callback took it";
   EXPECT_TRUE(streamed == big_body());

@@ -4,11 +4,6 @@
 // at once over a few connections.
 #include <gearbox/http/client.hpp>
 
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -23,11 +18,12 @@
 #include <gearbox/combinators.hpp>
 #include <gearbox/loop.hpp>
 
-extern char** environ;
+#include "support/nginx.hpp"
 
 namespace gb = gearbox;
 namespace http = gearbox::http;
 namespace fs = std::filesystem;
+using gearbox_test::Nginx;
 
 namespace {
 
@@ -36,77 +32,6 @@ std::string file_content(std::size_t size, unsigned seed) {
   for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<char>((i * 131 + seed * 7 + i / 977) % 251);
   return data;
 }
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-bool accepting(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  ::close(fd);
-  return connected;
-}
-
-std::string nginx_path() {
-  for (const char* path : {"/usr/sbin/nginx", "/usr/bin/nginx"})
-    if (::access(path, X_OK) == 0) return path;
-  return {};
-}
-
-// nginx serving `root` on 127.0.0.1:port(), one process, until destroyed.
-class Nginx {
-public:
-  explicit Nginx(const fs::path& work) : m_work(work) {
-    fs::create_directories(work / "root");
-    m_port = free_port();
-    std::ofstream conf(work / "nginx.conf");
-    conf << "daemon off; master_process off; worker_processes 1; error_log stderr error; pid " << (work / "nginx.pid").string()
-         << ";\nevents { worker_connections 256; }\nhttp {\n  access_log off;\n  log_not_found off;\n  client_body_temp_path "
-         << (work / "body").string() << ";\n  proxy_temp_path " << (work / "proxy").string() << ";\n  fastcgi_temp_path "
-         << (work / "fastcgi").string() << ";\n  uwsgi_temp_path " << (work / "uwsgi").string() << ";\n  scgi_temp_path "
-         << (work / "scgi").string() << ";\n  server {\n    listen 127.0.0.1:" << m_port << ";\n    root "
-         << (work / "root").string() << ";\n  }\n}\n";
-    conf.close();
-    const std::string nginx = nginx_path();
-    if (nginx.empty()) return;
-    std::vector<std::string> args = {nginx, "-p", work.string(), "-c", (work / "nginx.conf").string(), "-e", "stderr"};
-    std::vector<char*> argv;
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (::posix_spawn(&m_pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) m_pid = 0;
-    for (int i = 0; i < 250 && m_pid > 0 && !accepting(m_port); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ~Nginx() {
-    if (m_pid > 0) {
-      ::kill(m_pid, SIGTERM);
-      ::waitpid(m_pid, nullptr, 0);
-    }
-    fs::remove_all(m_work);
-  }
-  bool running() const { return m_pid > 0 && accepting(m_port); }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(m_port) + path; }
-  void put_file(const std::string& name, const std::string& content) const {
-    std::ofstream(m_work / "root" / name, std::ios::binary) << content;
-  }
-
-private:
-  fs::path m_work;
-  int m_port = 0;
-  pid_t m_pid = 0;
-};
 
 // "file-7", or "/file-7" (not "/" + ...: g++ 12 warns of a false -Wrestrict on it).
 std::string name_of(int i, const char* prefix = "") {
@@ -123,7 +48,7 @@ fs::path work_dir(const char* name) { return fs::path(::testing::TempDir()) / (s
 class HttpClientWithNginx : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (nginx_path().empty()) GTEST_SKIP() << "nginx is not installed (scripts/setup installs nginx-light)";
+    if (!Nginx::installed()) GTEST_SKIP() << "nginx is not installed (scripts/setup installs nginx-light)";
     m_nginx = std::make_unique<Nginx>(work_dir("nginx"));
     ASSERT_TRUE(m_nginx->running()) << "nginx did not start";
   }

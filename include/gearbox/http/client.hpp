@@ -18,7 +18,8 @@
 // A response with any status (404, 500) is a FetchResponse, not an exception. Failures to
 // get one throw: FetchError (refused, reset, DNS, too many redirects, a body over
 // max_body_bytes...; what() has libcurl's reason), TimeoutError when `timeout` passed, and
-// whatever an on_data or on_progress callback threw (the transfer is then aborted).
+// whatever a callback (on_body_start, on_data, on_progress) threw (the transfer is then
+// aborted).
 // Redirects are followed unless told not to. Only http and https URLs are accepted, also
 // as redirect targets.
 //
@@ -74,6 +75,11 @@ struct FetchOptions {
   long max_redirects = 10;
   // Bodies kept in FetchResponse::body are limited (FetchError beyond); 0: no limit.
   std::size_t max_body_bytes = 64 * 1024 * 1024;
+  // Set: called once the final response's body begins (after redirects), before the
+  // first chunk reaches on_data, with its status and headers: where to put the body may
+  // depend on them (a 206 continues a file, a 200 starts it over). Not called for a
+  // response without a body.
+  std::function<void(int status, const Headers& headers)> on_body_start = {};
   // Set: the body is handed over chunk by chunk as it arrives and not kept (no limit).
   std::function<void(std::string_view chunk)> on_data = {};
   // Set: called as bytes move (often; keep it cheap).
