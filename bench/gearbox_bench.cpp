@@ -36,6 +36,9 @@ std::vector<gb::Benchmark> all_benchmarks() {
   for (auto& b : gb::chat_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::net_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::http_benchmarks()) all.push_back(std::move(b));
+#ifdef GEARBOX_BENCH_HAS_CRAWL
+  for (auto& b : gb::crawl_benchmarks()) all.push_back(std::move(b));
+#endif
   for (auto& b : gb::process_benchmarks()) all.push_back(std::move(b));
   return all;
 }

@@ -47,6 +47,8 @@ std::vector<Benchmark> thread_benchmarks();
 std::vector<Benchmark> chat_benchmarks();
 std::vector<Benchmark> net_benchmarks();
 std::vector<Benchmark> http_benchmarks();
+// crawl: only in a build with the examples (GEARBOX_BENCH_HAS_CRAWL; see examples/06_crawler).
+std::vector<Benchmark> crawl_benchmarks();
 
 // A server benchmark's report (a drive_server result: ms, result, peak_rss_kb and further
 // figures) as gearbox's own BenchRun.

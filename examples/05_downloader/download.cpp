@@ -180,7 +180,10 @@ Task<void> download_async(http::Client& client, FileJob& job) {
   for (;;) {
     FileJob::Next next;
     try {
-      next = job.finish(co_await client.fetch(job.url(), job.start_attempt()));
+      // Named, not temporaries in the co_await expression (see http/client.hpp on g++ 12).
+      http::FetchOptions attempt = job.start_attempt();
+      std::string url = job.url();
+      next = job.finish(co_await client.fetch(std::move(url), std::move(attempt)));
     } catch (const Cancelled&) {
       throw;
     } catch (const std::exception& e) {

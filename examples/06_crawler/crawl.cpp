@@ -179,7 +179,10 @@ Task<void> crawl_worker(Frontier& frontier, http::Client& client, Event& changed
     }
     if (const auto wait = frontier.reserve_start(); wait > Clock::duration::zero()) co_await sleep_for(wait);
     try {
-      const http::FetchResponse response = co_await client.fetch(frontier.url_of(*index), fetch_options(options));
+      // Named, not temporaries in the co_await expression (see http/client.hpp on g++ 12).
+      std::string url = frontier.url_of(*index);
+      http::FetchOptions fetch = fetch_options(options);
+      const http::FetchResponse response = co_await client.fetch(std::move(url), std::move(fetch));
       frontier.complete(*index, &response, error_of(response));
     } catch (const Cancelled&) {
       throw;
