@@ -19,3 +19,24 @@ function(gearbox_configure_target target)
     target_link_options(${target} PRIVATE -fsanitize=${GEARBOX_SANITIZE})
   endif()
 endfunction()
+
+# gearbox_add_gtest(<name> SOURCES <file>... [LIBRARIES <lib>...] [INCLUDES <dir>...] [OWN_MAIN]):
+# a GoogleTest executable configured like every gearbox target, each case registered with
+# ctest as <name>.<Suite>.<case> with a 120 s timeout (a hang fails instead of stalling CI).
+# OWN_MAIN: the sources bring main() (programs whose test executable is also the process
+# pool's worker call gb::init first); otherwise GoogleTest's main is linked.
+function(gearbox_add_gtest name)
+  cmake_parse_arguments(arg "OWN_MAIN" "" "SOURCES;LIBRARIES;INCLUDES" ${ARGN})
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+  add_executable(${name} ${arg_SOURCES})
+  target_link_libraries(${name} PRIVATE ${arg_LIBRARIES} GTest::gtest)
+  if(NOT arg_OWN_MAIN)
+    target_link_libraries(${name} PRIVATE GTest::gtest_main)
+  endif()
+  if(arg_INCLUDES)
+    target_include_directories(${name} PRIVATE ${arg_INCLUDES})
+  endif()
+  gearbox_configure_target(${name})
+  gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 120)
+endfunction()

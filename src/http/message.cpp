@@ -91,21 +91,21 @@ std::optional<std::string> Request::query_param(std::string_view key) const {
   return std::nullopt;
 }
 
-Response Response::text(std::string body, int status) {
+namespace {
+
+Response typed(std::string body, int status, const char* content_type) {
   Response response;
   response.status = status;
-  response.headers.add("Content-Type", "text/plain; charset=utf-8");
+  response.headers.add("Content-Type", content_type);
   response.body = std::move(body);
   return response;
 }
 
-Response Response::json(std::string body, int status) {
-  Response response;
-  response.status = status;
-  response.headers.add("Content-Type", "application/json");
-  response.body = std::move(body);
-  return response;
-}
+}  // namespace
+
+Response Response::text(std::string body, int status) { return typed(std::move(body), status, "text/plain; charset=utf-8"); }
+
+Response Response::json(std::string body, int status) { return typed(std::move(body), status, "application/json"); }
 
 Response Response::error(int status) { return text(std::string(reason_phrase(status)) + "\n", status); }
 
