@@ -152,7 +152,7 @@ TEST(HttpServer, answers_a_request_and_keeps_the_connection_for_the_next) {
     std::string carry;
     co_await stream.write_all("GET /hello?name=gear HTTP/1.1\r\nHost: x\r\n\r\n");
     responses.push_back(co_await read_response(stream, carry));
-    co_await stream.write_all("POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde");
+    co_await stream.write_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde");
     responses.push_back(co_await read_response(stream, carry));
   }));
   ASSERT_EQ(responses.size(), 2u);
@@ -170,7 +170,7 @@ TEST(HttpServer, answers_a_request_and_keeps_the_connection_for_the_next) {
 
 TEST(HttpServer, pipelined_requests_are_answered_in_order) {
   const std::string said = exchange(
-      "GET /hello?name=1 HTTP/1.1\r\n\r\nGET /hello?name=2 HTTP/1.1\r\n\r\nGET /hello?name=3 HTTP/1.1\r\nConnection: close\r\n\r\n");
+      "GET /hello?name=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello?name=2 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello?name=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   const std::size_t one = said.find("hello 1\n");
   const std::size_t two = said.find("hello 2\n");
   const std::size_t three = said.find("hello 3\n");
@@ -198,25 +198,25 @@ TEST(HttpServer, http_1_0_closes_unless_asked_to_keep_alive) {
 }
 
 TEST(HttpServer, unknown_paths_are_404_and_wrong_methods_405_with_allow) {
-  const std::string missing = exchange("GET /nowhere HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string missing = exchange("GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(missing), "HTTP/1.1 404 Not Found");
-  const std::string wrong = exchange("DELETE /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string wrong = exchange("DELETE /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(wrong), "HTTP/1.1 405 Method Not Allowed");
   EXPECT_NE(wrong.find("\r\nAllow: POST\r\n"), std::string::npos) << wrong;
 }
 
 TEST(HttpServer, head_gets_the_get_handlers_head_without_its_body) {
-  const std::string said = exchange("HEAD /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string said = exchange("HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(said), "HTTP/1.1 200 OK");
   EXPECT_NE(said.find("Content-Length: 12\r\n"), std::string::npos) << said;  // "hello world\n"
   EXPECT_EQ(body_of(said), "");
 }
 
 TEST(HttpServer, the_server_sets_content_length_itself_and_204_has_none) {
-  const std::string own = exchange("GET /own-length HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string own = exchange("GET /own-length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(own.find("Content-Length: 4\r\n"), std::string::npos) << own;
   EXPECT_EQ(own.find("999"), std::string::npos);
-  const std::string empty = exchange("GET /empty HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string empty = exchange("GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(empty), "HTTP/1.1 204 No Content");
   EXPECT_EQ(empty.find("Content-Length"), std::string::npos) << empty;
 }
@@ -227,7 +227,7 @@ TEST(HttpServer, a_handler_that_throws_gets_a_500_the_log_says_why_and_the_conne
   run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     net::TcpStream stream = co_await connect_to(f);
     std::string carry;
-    co_await stream.write_all("GET /throws HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n");
+    co_await stream.write_all("GET /throws HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
     responses.push_back(co_await read_response(stream, carry));
     responses.push_back(co_await read_response(stream, carry));
   }));
@@ -240,27 +240,100 @@ TEST(HttpServer, a_handler_that_throws_gets_a_500_the_log_says_why_and_the_conne
 }
 
 TEST(HttpServer, a_handler_answering_a_bad_status_or_an_unsafe_header_gets_a_500) {
-  const std::string bad_status = exchange("GET /bad-status HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string bad_status = exchange("GET /bad-status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(bad_status), "HTTP/1.1 500 Internal Server Error");
-  const std::string evil = exchange("GET /evil-header HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string evil = exchange("GET /evil-header HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(evil), "HTTP/1.1 500 Internal Server Error");
   EXPECT_EQ(evil.find("stolen"), std::string::npos) << evil;
 }
 
 TEST(HttpServer, a_malformed_request_is_answered_400_with_the_reason_and_the_connection_closed) {
-  const std::string said = exchange("GET / HTTP/1.1\r\nBroken header line\r\n\r\nGET /hello HTTP/1.1\r\n\r\n");
+  const std::string said = exchange("GET / HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(status_line(said), "HTTP/1.1 400 Bad Request");
   EXPECT_NE(said.find("Connection: close"), std::string::npos);
   EXPECT_NE(body_of(said).find("malformed request"), std::string::npos) << said;
   EXPECT_EQ(said.find("hello"), std::string::npos) << "nothing after a malformed request is served";
 }
 
+TEST(HttpServer, each_request_rfc_9112_says_to_refuse_gets_its_status_then_the_connection_closes_unserved) {
+  // Each bad request is followed on its connection by a good one, which must not be
+  // served: the server answers the refusal with Connection: close, and closes (read_to_end
+  // returns only at the end of the stream). A fresh connection is served as before.
+  struct Case {
+    const char* name;
+    std::string request;
+    const char* status_line;
+  };
+  const char* const bad_request = "HTTP/1.1 400 Bad Request";
+  const std::string chunked = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::vector<Case> cases = {
+      {"space_before_colon", "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n", bad_request},
+      {"obs_fold", "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", bad_request},
+      {"whitespace_before_first_field", "GET /hello HTTP/1.1\r\n Host: x\r\n\r\n", bad_request},
+      {"two_spaces_in_the_request_line", "GET  /hello HTTP/1.1\r\nHost: x\r\n\r\n", bad_request},
+      {"tab_inside_target", "GET /hel\tlo HTTP/1.1\r\nHost: x\r\n\r\n", bad_request},
+      {"misspelt_version", "GET /hello HTTX/1.1\r\nHost: x\r\n\r\n", bad_request},
+      {"bare_cr_in_field_value", "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", bad_request},
+      {"bare_lf_line_ends", "GET /hello HTTP/1.1\nHost: x\n\n", bad_request},
+      {"http_1_1_without_host", "GET /hello HTTP/1.1\r\n\r\n", bad_request},
+      {"two_host_fields", "GET /hello HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", bad_request},
+      {"invalid_host", "GET /hello HTTP/1.1\r\nHost: x/y\r\n\r\n", bad_request},
+      {"transfer_encoding_and_content_length",
+       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", bad_request},
+      {"content_length_list", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello", bad_request},
+      {"final_coding_not_chunked", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nhello", bad_request},
+      {"transfer_encoding_in_http_1_0", "POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       bad_request},
+      {"chunk_size_with_0x", chunked + "0x5\r\nhello\r\n0\r\n\r\n", bad_request},
+      {"chunk_data_longer_than_its_size", chunked + "5\r\nhelloXX0\r\n\r\n", bad_request},
+      {"unsupported_coding_before_chunked",
+       "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 501 Not Implemented"},
+      {"http_2_0", "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+  };
+  Fixture fixture;
+  std::vector<std::string> refused;
+  std::vector<std::string> served;
+  run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
+    for (const Case& c : cases) {
+      const std::string bytes = c.request + "GET /hello?name=after HTTP/1.1\r\nHost: x\r\n\r\n";
+      net::TcpStream bad = co_await connect_to(f);
+      co_await bad.write_all(bytes);
+      refused.push_back(co_await read_to_end(bad));
+      net::TcpStream good = co_await connect_to(f);
+      co_await good.write_all("GET /hello?name=next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      served.push_back(co_await read_to_end(good));
+    }
+  }));
+  ASSERT_EQ(refused.size(), cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    EXPECT_EQ(status_line(refused[i]), cases[i].status_line) << refused[i];
+    EXPECT_NE(refused[i].find("\r\nConnection: close\r\n"), std::string::npos) << refused[i];
+    EXPECT_EQ(refused[i].find("200 OK"), std::string::npos) << "the request after it was not served: " << refused[i];
+    EXPECT_EQ(refused[i].find("hello after"), std::string::npos);
+    EXPECT_EQ(status_line(served[i]), "HTTP/1.1 200 OK");
+    EXPECT_EQ(body_of(served[i]), "hello next\n");
+  }
+  EXPECT_EQ(fixture.server.stats().rejected, cases.size());
+  EXPECT_EQ(fixture.server.stats().requests, cases.size());
+}
+
+TEST(HttpServer, empty_lines_before_a_request_and_an_absolute_form_target_are_served) {
+  const std::string leading = exchange("\r\n\r\nGET /hello?name=crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(leading), "HTTP/1.1 200 OK");
+  EXPECT_EQ(body_of(leading), "hello crlf\n");
+  const std::string absolute =
+      exchange("GET http://example.com/hello?name=absolute HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(absolute), "HTTP/1.1 200 OK");
+  EXPECT_EQ(body_of(absolute), "hello absolute\n");
+}
+
 TEST(HttpServer, oversized_headers_are_431_and_an_oversized_body_413) {
-  const std::string big_head = exchange("GET /hello HTTP/1.1\r\nX-Big: " + std::string(4000, 'x') + "\r\n\r\n",
+  const std::string big_head = exchange("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'x') + "\r\n\r\n",
                                         {.max_head_bytes = 1024});
   EXPECT_EQ(status_line(big_head), "HTTP/1.1 431 Request Header Fields Too Large");
   const std::string big_body =
-      exchange("POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'b'), {.max_body_bytes = 1000});
+      exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'b'), {.max_body_bytes = 1000});
   EXPECT_EQ(status_line(big_body), "HTTP/1.1 413 Payload Too Large");
   EXPECT_NE(big_body.find("Connection: close"), std::string::npos);
 }
@@ -271,7 +344,7 @@ TEST(HttpServer, expect_100_continue_gets_the_go_ahead_before_the_body_is_sent) 
   std::string response;
   run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     net::TcpStream stream = co_await connect_to(f);
-    co_await stream.write_all("POST /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    co_await stream.write_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
     std::string carry;
     go_ahead = co_await read_response(stream, carry);  // the interim response, before any body byte
     co_await stream.write_all("data");
@@ -330,10 +403,10 @@ TEST(HttpServer, a_peer_that_vanishes_mid_request_costs_only_its_connection) {
   run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     {
       net::TcpStream gone = co_await connect_to(f);
-      co_await gone.write_all("POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nonly part");
+      co_await gone.write_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part");
     }  // closed here, mid-body
     net::TcpStream stream = co_await connect_to(f);
-    co_await stream.write_all("GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+    co_await stream.write_all("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     later = co_await read_to_end(stream);
   }));
   EXPECT_EQ(status_line(later), "HTTP/1.1 200 OK");
@@ -350,7 +423,7 @@ TEST(HttpServer, stop_finishes_the_request_in_flight_closes_idle_connections_and
     gb::JoinHandle<void> serving = gb::spawn(fixture.server.serve(fixture.listener), gb::Start::eager);
     net::TcpStream busy = co_await connect_to(fixture);
     net::TcpStream quiet = co_await connect_to(fixture);
-    co_await busy.write_all("GET /slow HTTP/1.1\r\n\r\n");  // keep-alive asked; the handler sleeps 200 ms
+    co_await busy.write_all("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");  // keep-alive asked; the handler sleeps 200 ms
     co_await gb::sleep_for(50ms);
     fixture.server.stop();
     auto [a, b] = co_await gb::gather(read_to_end(busy), read_to_end(quiet));
@@ -372,7 +445,7 @@ TEST(HttpServer, cancelling_serve_ends_every_connection) {
   run_on_test_loop([&]() -> gb::Task<void> {
     gb::JoinHandle<void> serving = gb::spawn(fixture.server.serve(fixture.listener), gb::Start::eager);
     net::TcpStream busy = co_await connect_to(fixture);
-    co_await busy.write_all("GET /slow HTTP/1.1\r\n\r\n");
+    co_await busy.write_all("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
     co_await gb::sleep_for(50ms);
     serving.cancel();
     try {
