@@ -1,10 +1,12 @@
-// gearbox-bench NAME [--n N] [--threads T] [--json] [--peers LIST|none]
+// gearbox-bench NAME [--n N] [--threads T] [--json] [--peers LIST|none] [--peer-timeout D]
 //
 // Runs one benchmark: gearbox's version in this process, then each peer (the same work in
 // Asio, Go, asyncio...) as a child process, side by side in the same invocation so that
 // ratios hold on a noisy machine. Checks every result against the expected one.
 //   --json   one JSON object per line: bench, n, ms, peak_rss_kb, result, expected, ok,
 //            extra figures, and peers: {name: {ms, peak_rss_kb, result, ok}}.
+//   --peer-timeout D   how long a peer may run before it is killed: 2s, 500ms, 1.5 (seconds),
+//            5m... (default 5m)
 // Exit status: 0 if gearbox's result is correct, 1 if not, 2 on bad arguments.
 #include <sys/resource.h>
 
@@ -22,6 +24,7 @@
 
 #include <gearbox/process/init.hpp>
 
+#include "cli/duration_option.hpp"
 #include "peer_runner.hpp"
 #include "registry.hpp"
 
@@ -108,14 +111,15 @@ int main(int argc, char** argv) {
   bool as_json = false;
   bool list = false;
   std::string peers = "all";
-  double peer_limit_s = 300;
+  std::chrono::milliseconds peer_timeout = std::chrono::minutes(5);
   app.add_option("name", name, "benchmark: " + names);
   app.add_option("--n", n, "size of the work (default: the benchmark's)")->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "threads, for multi-threaded engines")->check(CLI::NonNegativeNumber);
   app.add_option("--connections", connections, "connections, for server benchmarks")->check(CLI::PositiveNumber);
   app.add_flag("--json", as_json, "print one JSON object per line");
   app.add_option("--peers", peers, "peers to run: all, none, or a list such as asio,go,python");
-  app.add_option("--peer-timeout", peer_limit_s, "seconds a peer may run before it is killed")->check(CLI::PositiveNumber);
+  gearbox::cli::add_duration_option(app, "--peer-timeout", peer_timeout, "how long a peer may run before it is killed",
+                                    {std::chrono::milliseconds(1), std::chrono::hours(24)});
   app.add_flag("--list", list, "list the benchmarks");
   CLI11_PARSE(app, argc, argv);
 
@@ -164,7 +168,7 @@ int main(int argc, char** argv) {
     }
     for (const auto& spec : gb::find_peers(bench.peer_name.empty() ? bench.name : bench.peer_name, n, peer_args)) {
       if (peers != "all" && std::find(wanted.begin(), wanted.end(), spec.name) == wanted.end()) continue;
-      gb::PeerResult peer = gb::run_peer(spec, std::chrono::milliseconds(static_cast<long>(peer_limit_s * 1000)));
+      gb::PeerResult peer = gb::run_peer(spec, peer_timeout);
       json j = peer;
       // A peer too slow for the full size may run a smaller one and say so ("n_used").
       const json peer_expected = peer.extra.is_object() && peer.extra.contains("n_used")

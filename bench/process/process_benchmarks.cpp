@@ -52,9 +52,9 @@ std::int64_t collatz_steps(std::int64_t first, std::int64_t count) {
   return steps;
 }
 
-GEARBOX_TASK(increment);
-GEARBOX_TASK(sum_words);
-GEARBOX_TASK(collatz_steps);
+GEARBOX_REMOTE(increment);
+GEARBOX_REMOTE(sum_words);
+GEARBOX_REMOTE(collatz_steps);
 
 constexpr std::int64_t k_collatz_block = 100'000;  // numbers per proc_cpu_scaling task
 
@@ -82,7 +82,7 @@ std::uint64_t pattern_sum(long mib) {
 
 // Every worker up and warm before the clock starts (the peers do the same).
 void warm_up(ProcessPool& pool) {
-  (void)pool.map(task<increment>, std::vector<std::int64_t>(pool.size() * 4, 0)).get();
+  (void)pool.map(remote<increment>, std::vector<std::int64_t>(pool.size() * 4, 0)).get();
 }
 
 // proc_roundtrip: one trivial task at a time, n times.
@@ -91,7 +91,7 @@ BenchRun run_roundtrip(const BenchArgs& args) {
   warm_up(pool);
   std::int64_t sum = 0;
   const auto start = Clock::now();
-  for (long i = 0; i < args.n; ++i) sum += pool.submit(task<increment>, static_cast<std::int64_t>(i)).get();
+  for (long i = 0; i < args.n; ++i) sum += pool.submit(remote<increment>, static_cast<std::int64_t>(i)).get();
   BenchRun run{ms_since(start), sum};
   run.extra["us_per_roundtrip"] = run.ms * 1000 / static_cast<double>(args.n);
   return run;
@@ -105,7 +105,7 @@ BenchRun run_throughput(const BenchArgs& args) {
   std::vector<Future<std::int64_t>> futures;
   futures.reserve(static_cast<std::size_t>(args.n));
   const auto start = Clock::now();
-  for (long i = 0; i < args.n; ++i) futures.push_back(pool.submit(task<increment>, static_cast<std::int64_t>(i)));
+  for (long i = 0; i < args.n; ++i) futures.push_back(pool.submit(remote<increment>, static_cast<std::int64_t>(i)));
   std::int64_t sum = 0;
   for (auto& f : futures) sum += f.get();
   BenchRun run{ms_since(start), sum};
@@ -119,13 +119,13 @@ BenchRun run_throughput(const BenchArgs& args) {
 // the buffer, included).
 BenchRun run_bigdata(const BenchArgs& args) {
   ProcessPool pool{{.workers = 1}};
-  (void)pool.submit(task<increment>, 0).get();
+  (void)pool.submit(remote<increment>, 0).get();
   const std::size_t size = static_cast<std::size_t>(args.n) << 20;
   auto buffer = SharedBuffer::create(size);
   fill_pattern(buffer.writable());
   const auto start = Clock::now();
   buffer.seal();
-  const std::uint64_t sum = pool.submit(task<sum_words>, buffer).get();
+  const std::uint64_t sum = pool.submit(remote<sum_words>, buffer).get();
   BenchRun run{ms_since(start), sum};
   const double gib = static_cast<double>(size) / (1 << 30);
   run.extra["gib_per_s"] = gib / (run.ms / 1000);
@@ -133,7 +133,7 @@ BenchRun run_bigdata(const BenchArgs& args) {
   std::vector<std::byte> plain(size);
   fill_pattern(plain);
   const auto copy_start = Clock::now();
-  const std::uint64_t copied_sum = pool.submit(task<sum_words>, SharedBuffer::copy_of(plain)).get();
+  const std::uint64_t copied_sum = pool.submit(remote<sum_words>, SharedBuffer::copy_of(plain)).get();
   const double copy_ms = ms_since(copy_start);
   run.extra["from_vector_ms"] = copy_ms;
   run.extra["from_vector_gib_per_s"] = gib / (copy_ms / 1000);
@@ -150,7 +150,7 @@ BenchRun run_cpu_scaling(const BenchArgs& args) {
     warm_up(pool);
     const auto start = Clock::now();
     total = 0;
-    for (std::int64_t steps : pool.map(task<collatz_steps>, blocks).get()) total += steps;
+    for (std::int64_t steps : pool.map(remote<collatz_steps>, blocks).get()) total += steps;
     return ms_since(start);
   };
   std::int64_t one_total = 0;

@@ -34,7 +34,7 @@ std::int64_t fib(ThreadPool& pool, int n) {
 std::int64_t fib_plain(int n) { return n < 2 ? n : fib_plain(n - 1) + fib_plain(n - 2); }
 
 BenchRun run_fib(const BenchArgs& args) {
-  ThreadPool pool{{.threads = static_cast<std::size_t>(args.threads)}};
+  ThreadPool pool{{.workers = static_cast<std::size_t>(args.threads)}};
   const int n = static_cast<int>(args.n);
   const auto start = Clock::now();
   const std::int64_t result = pool.submit([&pool, n] { return fib(pool, n); }).get();
@@ -49,7 +49,7 @@ BenchRun run_fib(const BenchArgs& args) {
 // until its share has run. The futures are dropped at once (the tasks still run).
 BenchRun run_submit_throughput(const BenchArgs& args) {
   const auto threads = static_cast<std::size_t>(args.threads);
-  ThreadPool pool{{.threads = threads}};
+  ThreadPool pool{{.workers = threads}};
   const long n = args.n;
   // Memory ordering: each task counts with a release RMW and the waiters read with acquire,
   // so once a waiter sees the full count, every task is done with the counter (it may die).
@@ -102,7 +102,7 @@ BenchRun run_parallel_sum(const BenchArgs& args) {
   const auto n = static_cast<std::size_t>(args.n);
   std::unique_ptr<float[]> x(new float[n]);
   for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 1000) * 0.001f;
-  ThreadPool pool{{.threads = static_cast<std::size_t>(args.threads)}};
+  ThreadPool pool{{.workers = static_cast<std::size_t>(args.threads)}};
 
   const auto sequential_start = Clock::now();
   const double sequential = add_range(x.get(), 0, n);

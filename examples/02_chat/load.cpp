@@ -17,9 +17,10 @@
 // every delivery.
 //
 // The send pattern: by default each talker writes its M messages back to back (a burst of
-// T * M messages: the throughput, and latencies that are mostly queueing); --interval MS
-// sends in rounds (every MS, each talker one message); --rate R spreads the messages
-// evenly at R per second overall. Clients connect --connect-window at a time.
+// T * M messages: the throughput, and latencies that are mostly queueing); --round-interval D
+// sends in rounds (every D, each talker one message); --rate R spreads the messages
+// evenly at R per second overall. Clients connect --connect-window at a time. Durations
+// (--round-interval, --time-limit) are written 100ms, 2s, 1.5 (seconds), 1m.
 //
 // With --spawn the server is a child process: its port is read from its first line, its
 // peak RSS (VmHWM) from /proc/<pid>/status, and at the end it gets SIGINT while the
@@ -50,6 +51,8 @@
 
 #include <gearbox/gearbox.hpp>
 
+#include "cli/duration_option.hpp"
+
 namespace gb = gearbox;
 using namespace std::chrono_literals;
 
@@ -62,9 +65,10 @@ struct Options {
   long clients = 10000;
   long talkers = -1;  // -1: min(clients, 100)
   long messages = 10;
-  double rate = 0;    // messages per second over all talkers, spread evenly; 0: see interval_ms
-  double interval_ms = 0;  // every interval, each talker sends its next message (rounds); 0 with rate 0: no pause
-  double time_limit_s = 60;
+  double rate = 0;    // messages per second over all talkers, spread evenly; 0: see round_interval
+  // Every interval, each talker sends its next message (rounds); 0 with rate 0: no pause.
+  std::chrono::duration<double, std::milli> round_interval{0};
+  std::chrono::duration<double> time_limit{60};
   long connect_window = 256;
   bool json = false;
   bool verbose = false;
@@ -359,7 +363,7 @@ gb::Task<std::uint16_t> start_server(gb::os::Process& server, const Options& opt
 
 gb::Task<nlohmann::json> run_load(const Options& options, Run& run) {
   gb::Loop& loop = gb::Loop::current_or_throw();
-  const auto deadline = loop.now() + std::chrono::duration_cast<gb::Clock::duration>(std::chrono::duration<double>(options.time_limit_s));
+  const auto deadline = loop.now() + std::chrono::duration_cast<gb::Clock::duration>(options.time_limit);
   nlohmann::json report;
   std::vector<std::string> failures;
 
@@ -385,7 +389,7 @@ gb::Task<nlohmann::json> run_load(const Options& options, Run& run) {
   if (failures.empty()) {
     gb::TaskGroup talkers;
     const auto start = loop.now();
-    for (std::size_t t = 0; t < run.talkers; ++t) talkers.spawn(talker(run, t, options.rate, options.interval_ms, start));
+    for (std::size_t t = 0; t < run.talkers; ++t) talkers.spawn(talker(run, t, options.rate, options.round_interval.count(), start));
     all_arrived = co_await wait_until(run.all_delivered, deadline);
     if (all_arrived) {
       send_s = static_cast<double>(run.last_delivery_ns - run.first_send_ns) / 1e9;
@@ -435,7 +439,7 @@ gb::Task<nlohmann::json> run_load(const Options& options, Run& run) {
             {"talkers", run.talkers},
             {"messages_per_talker", run.messages},
             {"rate", options.rate},
-            {"interval_ms", options.interval_ms},
+            {"interval_ms", options.round_interval.count()},
             {"sent", run.sent},
             {"expected_deliveries", run.expected},
             {"delivered", run.delivered},
@@ -498,8 +502,10 @@ int main(int argc, char** argv) {
   app.add_option("--talkers", options.talkers, "clients that send (default: min(clients, 100))")->check(CLI::Range(0L, 1000000L));
   app.add_option("--messages", options.messages, "messages each talker sends")->check(CLI::Range(0L, 60000L))->capture_default_str();
   auto* rate = app.add_option("--rate", options.rate, "messages per second over all talkers (0: no pacing)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  auto* interval = app.add_option("--interval", options.interval_ms, "milliseconds between rounds: each talker sends one message per round (0: no pause)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--time-limit", options.time_limit_s, "seconds before the run gives up")->check(CLI::PositiveNumber)->capture_default_str();
+  auto* interval = gb::cli::add_duration_option(app, "--round-interval", options.round_interval,
+                                                "time between rounds, in each of which every talker sends one message; 0: no pause",
+                                                {0s, 1h});
+  gb::cli::add_duration_option(app, "--time-limit", options.time_limit, "how long before the run gives up", {1ms, 24h});
   app.add_option("--connect-window", options.connect_window, "connections in progress at once")->check(CLI::Range(1L, 100000L))->capture_default_str();
   interval->excludes(rate);
   app.add_flag("--json", options.json, "print the report as one JSON line");

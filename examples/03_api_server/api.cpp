@@ -63,10 +63,10 @@ std::string legacy_lookup(int ms) {
   return "answered by thread " + std::to_string(::gettid()) + " after " + std::to_string(ms) + " ms";
 }
 
-GEARBOX_TASK(count_primes);
+GEARBOX_REMOTE(count_primes);
 
 namespace {
-GEARBOX_TASK(crash_worker);
+GEARBOX_REMOTE(crash_worker);
 }  // namespace
 
 http::Router make_router(ProcessPool& pool, ApiOptions options) {
@@ -79,7 +79,7 @@ http::Router make_router(ProcessPool& pool, ApiOptions options) {
     if (!n) co_return bad_request(why);
     const auto start = std::chrono::steady_clock::now();
     try {
-      const std::uint64_t primes = co_await pool.submit(task<count_primes>, *n);
+      const std::uint64_t primes = co_await pool.submit(remote<count_primes>, *n);
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       co_return json({{"n", *n}, {"primes", primes}, {"ms", ms}});
     } catch (const WorkerCrashed& e) {
@@ -98,7 +98,7 @@ http::Router make_router(ProcessPool& pool, ApiOptions options) {
   if (options.allow_crash) {
     router.get("/crash", [&pool](http::Request&) -> Task<http::Response> {
       try {
-        co_await pool.submit(task<crash_worker>);
+        co_await pool.submit(remote<crash_worker>);
         co_return json({{"error", "the worker did not crash"}}, 500);
       } catch (const WorkerCrashed& e) {
         co_return json({{"error", e.what()}}, 502);

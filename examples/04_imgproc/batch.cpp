@@ -115,7 +115,7 @@ SharedBuffer process_png_shared(SharedBuffer png, Pipeline pipeline) {
   return SharedBuffer::copy_of(out);
 }
 
-GEARBOX_TASK(process_png_shared);
+GEARBOX_REMOTE(process_png_shared);
 
 const char* to_string(Engine engine) noexcept {
   switch (engine) {
@@ -151,7 +151,7 @@ BatchResult run_batch(Engine engine, const std::vector<std::filesystem::path>& i
   case Engine::processes:
     if (!pools.processes) throw std::invalid_argument("run_batch: Engine::processes needs a ProcessPool");
     return run_each(engine, inputs, out_dir, [&](std::vector<std::byte> png) {
-      return FromWorker{pools.processes->submit(task<process_png_shared>, SharedBuffer::copy_of(png), pipeline)};
+      return FromWorker{pools.processes->submit(remote<process_png_shared>, SharedBuffer::copy_of(png), pipeline)};
     });
   }
   throw std::invalid_argument("run_batch: unknown engine");

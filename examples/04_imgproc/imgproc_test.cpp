@@ -134,7 +134,7 @@ TEST(Batch, every_engine_writes_the_same_bytes_and_a_bad_file_fails_alone) {
   Inputs inputs;
   const std::vector<std::filesystem::path> files = ip::png_files(inputs.dir / "in");
   ASSERT_EQ(files.size(), 7u);
-  gb::ThreadPool threads{{.threads = 2}};
+  gb::ThreadPool threads{{.workers = 2}};
   gb::ProcessPool processes{{.workers = 2}};
   const ip::Pipeline pipeline{.grayscale = true, .scale = 0.5, .blur_radius = 2};
   std::vector<ip::BatchResult> results;

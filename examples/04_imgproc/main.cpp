@@ -71,7 +71,7 @@ int process(const std::filesystem::path& in, const std::filesystem::path& out, c
   for (const ip::Engine e : {ip::Engine::sequential, ip::Engine::threads, ip::Engine::processes})
     if (engine_name == "all" || engine_name == ip::to_string(e)) engines.push_back(e);
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
-  gb::ThreadPool threads{{.threads = workers ? workers : cores}};
+  gb::ThreadPool threads{{.workers = workers ? workers : cores}};
   gb::ProcessPool processes{{.workers = workers ? workers : cores}};
 
   std::printf("gearbox-imgproc: %zu files from %s, %zu workers per pool\n\n", inputs.size(), in.c_str(),

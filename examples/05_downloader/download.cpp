@@ -259,7 +259,7 @@ DownloadReport download_all(const std::vector<std::string>& urls, const Download
       co_await gather(std::move(all));
     }());
   } else {
-    ThreadPool pool({.threads = static_cast<std::size_t>(options.concurrency)});
+    ThreadPool pool({.workers = static_cast<std::size_t>(options.concurrency)});
     std::vector<Future<void>> all;
     for (auto& job : jobs) all.push_back(pool.submit([&job] { download_blocking(*job); }));
     for (Future<void>& f : all) f.get();

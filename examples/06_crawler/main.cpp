@@ -2,12 +2,15 @@
 // its link graph. See README.md.
 //
 //   gearbox-crawl http://127.0.0.1:8080/ --depth 3 --concurrency 16 --graph site.json
+//   gearbox-crawl http://127.0.0.1:8080/ --delay 200ms    (--delay takes 2s, 500ms, 1.5 for seconds...)
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/duration_option.hpp"
 #include "crawl.hpp"
 
 namespace cr = gearbox::crawler;
@@ -17,17 +20,16 @@ int main(int argc, char** argv) {
   std::string start;
   cr::CrawlOptions options;
   std::string engine = "async";
-  long politeness_ms = 0;
   std::string graph;
   app.add_option("url", start, "where to start (http or https)")->required();
   app.add_option("--depth", options.max_depth, "links to follow from the start, at most (default 3)")->check(CLI::Range(0, 100));
   app.add_option("--concurrency", options.concurrency, "requests in flight at most (default 8)")->check(CLI::Range(1, 1000));
   app.add_option("--max-pages", options.max_pages, "pages to fetch at most (default 10,000)")->check(CLI::Range(1, 10'000'000));
-  app.add_option("--politeness", politeness_ms, "milliseconds between two request starts (default 0)")->check(CLI::Range(0, 60'000));
+  gearbox::cli::add_duration_option(app, "--delay", options.politeness, "at least this long between two request starts",
+                                    {std::chrono::seconds(0), std::chrono::minutes(1)});
   app.add_option("--engine", engine, "async (one loop) or threads (default async)")->check(CLI::IsMember({"async", "threads"}));
   app.add_option("--graph", graph, "write the link graph as JSON to this file");
   CLI11_PARSE(app, argc, argv);
-  options.politeness = std::chrono::milliseconds(politeness_ms);
   options.engine = engine == "threads" ? cr::Engine::threads : cr::Engine::async;
 
   try {

@@ -40,6 +40,7 @@
 #include <gearbox/error.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/loop.hpp>
+#include <gearbox/result_stream.hpp>
 #include <gearbox/task.hpp>
 
 namespace gearbox {
@@ -181,7 +182,8 @@ auto when_any(A&&... awaitables) {
   return detail::when_any_tasks(detail::to_task(std::forward<A>(awaitables))...);
 }
 
-// as_completed(tasks): a stream of the tasks' outcomes in the order they finish.
+// as_completed(tasks): a stream of the tasks' outcomes in the order they finish, as
+// Completed<T> (result_stream.hpp: the same shape as the pools' as_completed).
 //
 //   auto stream = gb::as_completed(std::move(tasks));
 //   while (auto done = co_await stream.next()) {
@@ -194,16 +196,7 @@ auto when_any(A&&... awaitables) {
 template <class T>
 class AsCompleted {
 public:
-  class Completed {
-  public:
-    Completed(std::size_t index, JoinHandle<T>& handle) noexcept : index(index), m_handle(&handle) {}
-    std::size_t index;  // position of the task in the original range
-    // Its value, or its exception rethrown. A movable value can be taken once.
-    decltype(auto) result() { return m_handle->result(); }
-
-  private:
-    JoinHandle<T>* m_handle;
-  };
+  using Completed = gearbox::Completed<T>;
 
   explicit AsCompleted(std::vector<Task<T>> tasks)
       : m_listeners(std::make_unique<std::vector<detail::ChildSet::Listener>>()),
@@ -222,10 +215,28 @@ public:
     if (m_delivered == m_handles.size()) co_return std::nullopt;
     co_await m_set->next_ended(m_delivered);
     const std::size_t index = m_set->ended()[m_delivered++];
-    co_return Completed{index, m_handles[index]};
+    co_return take(index);
   }
 
 private:
+  // The outcome of a finished child, moved into a Completed (which reports a failure that
+  // nobody takes, as the handle would have).
+  Completed take(std::size_t index) {
+    auto* core = m_handles[index].core();
+    if (std::exception_ptr error = core->exception()) {
+      core->mark_observed();
+      return Completed{index, std::move(error)};
+    }
+    if constexpr (std::is_void_v<T>) {
+      core->take_result();
+      return Completed{index, std::in_place};
+    } else if constexpr (std::is_reference_v<T>) {
+      return Completed{index, std::in_place, std::addressof(core->take_result())};
+    } else {
+      return Completed{index, std::in_place, core->take_result()};
+    }
+  }
+
   // Destroyed in reverse order: the set first forgets the children still running (while
   // their listeners exist), then the listeners go, then the handles cancel those children.
   // The set and listeners are on the heap so the stream can move while children point at them.

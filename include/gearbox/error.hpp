@@ -124,7 +124,7 @@ private:
 
 // A process-pool task threw: the exception's type name (demangled), its what() and the pid
 // of the worker. Also reports a task name no worker knows (type_name
-// "gearbox::UnregisteredTask") and arguments that did not decode ("gearbox::BadArguments").
+// "gearbox::UnregisteredFunction") and arguments that did not decode ("gearbox::BadArguments").
 class RemoteError : public Error {
 public:
   RemoteError(std::string type_name, std::string message, int pid)

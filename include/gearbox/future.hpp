@@ -1,6 +1,6 @@
 // Future<T> / Promise<T>: a result that arrives later, from any thread. The one bridge
-// between the engines: a ThreadPool job, a to_thread call (and later a process-pool task)
-// all hand back a Future, and every kind of caller can wait for it:
+// between the engines: a ThreadPool job, a to_thread call and a ProcessPool call all hand
+// back a Future, and every kind of caller can wait for it:
 //
 //   gb::Future<int> f = pool.submit(compute, 42);
 //   int a = f.get();                  // a plain thread blocks (a pool worker helps instead)
@@ -8,8 +8,14 @@
 //
 // co_await on a task of a Loop suspends only that task: the loop keeps running, and the
 // task resumes on its own loop's thread when the result arrives. Cancelling the task
-// abandons the wait (Cancelled); the work itself goes on. A coroutine not on a loop (one
-// running on a pool) resumes on the thread that completes the promise.
+// abandons the wait (Cancelled), and withdraws the work too if it has not started (see
+// cancel()); work already running goes on. A coroutine not on a loop (one running on a
+// pool) resumes on the thread that completes the promise.
+//
+// cancel() withdraws the work behind a future if it has not started: a ThreadPool job or
+// to_thread call still queued, a ProcessPool call not yet sent to a worker. It then never
+// runs, and the future holds Cancelled. A Promise's future cannot be withdrawn (its
+// producer is the program's own code): cancel() returns false.
 //
 // A Future is move-only and has one consumer: get() or co_await takes the result (moving
 // it out); afterwards valid() is false. An exception stored in the promise is rethrown to
@@ -44,8 +50,8 @@
 
 #include <gearbox/detail/blocking_wait.hpp>
 #include <gearbox/detail/task_core.hpp>
+#include <gearbox/detail/unobserved.hpp>
 #include <gearbox/error.hpp>
-#include <gearbox/loop.hpp>
 
 namespace gearbox {
 
@@ -184,6 +190,31 @@ public:
 
   bool has_result() const noexcept { return m_result.index() != 0; }  // producer side
 
+  // ---- withdrawing work that has not started ----
+  // A producer that queues work (a pool) calls make_cancellable() before the future is
+  // handed out, then claim() before it starts the work and before it completes the state.
+  // claim() is true if the producer owns the result (from then on cancel() fails); false
+  // if the consumer withdrew the work: the producer must not run it nor touch the result,
+  // only release() its reference.
+  void make_cancellable() noexcept { m_claim.store(k_unclaimed, std::memory_order_relaxed); }
+  bool claim() noexcept {
+    std::uint8_t state = k_unclaimed;
+    // Memory ordering: the CAS alone decides who owns the result (the consumer's try_cancel
+    // or the producer), so relaxed would do; acq_rel keeps it simple to reason about. The
+    // result itself is published by publish()'s exchange.
+    if (m_claim.compare_exchange_strong(state, k_claimed, std::memory_order_acq_rel, std::memory_order_acquire))
+      return true;
+    return state != k_cancelled;
+  }
+  // Consumer side: withdraws unclaimed work and completes the state with Cancelled.
+  bool try_cancel() noexcept {
+    std::uint8_t state = k_unclaimed;
+    if (!m_claim.compare_exchange_strong(state, k_cancelled, std::memory_order_acq_rel, std::memory_order_acquire))
+      return false;
+    set_exception(std::make_exception_ptr(Cancelled{}));
+    return true;
+  }
+
 private:
   void publish() noexcept {
     // Memory ordering: release publishes m_result; acquire makes a registered
@@ -200,6 +231,11 @@ private:
     }
   }
 
+  // Who owns the result. k_uncancellable: a Promise's state (never withdrawn);
+  // k_unclaimed: queued work, which either side may take; k_claimed: the producer's;
+  // k_cancelled: the consumer withdrew the work (and completed the state itself).
+  static constexpr std::uint8_t k_uncancellable = 0, k_unclaimed = 1, k_claimed = 2, k_cancelled = 3;
+  std::atomic<std::uint8_t> m_claim{k_uncancellable};
   std::atomic<std::uint32_t> m_refs{2};              // the Promise's and the Future's
   std::atomic<std::uintptr_t> m_waiter{k_no_waiter};  // see the constants above
   std::atomic<std::uint32_t> m_ready_word{0};        // futex word: 1 once published to a blocked thread
@@ -252,6 +288,11 @@ public:
   }
   void wait() const { checked_state()->wait(std::nullopt); }
 
+  // Withdraws the work behind this future if it has not started (see the header comment):
+  // true if it will never run; the future is then ready and holds Cancelled. False if the
+  // work has started or ended, or cannot be withdrawn; and on an invalid future.
+  bool cancel() noexcept { return m_state && m_state->try_cancel(); }
+
   // co_await future: see the header comment. Takes the result.
   auto operator co_await() && { return Awaiter{this}; }
   auto operator co_await() & { return Awaiter{this}; }
@@ -293,7 +334,7 @@ private:
     static void on_fire(FutureContinuation* base) noexcept {
       auto* self = static_cast<Awaiter*>(base);
       if (self->m_core)
-        self->m_core->loop().post(static_cast<Runnable*>(self));
+        self->m_core->post_to_loop(static_cast<Runnable*>(self));
       else
         self->m_handle.resume();
     }
@@ -305,6 +346,7 @@ private:
       // the wait completes normally and the task sees Cancelled at its next await.
       if (self->m_state->try_revoke(self)) {
         self->m_cancelled = true;
+        (void)self->m_state->try_cancel();  // the work too, if it has not started
         self->m_core->wake();
       }
     }

@@ -1,9 +1,16 @@
-// The whole public API of gearbox in one include.
+// Everything in the gearbox::gearbox library, in one include: the async engine (tasks, the
+// loop, time, combinators, sync), the thread engine (Future, ThreadPool, to_thread), the
+// process engine (ProcessPool, SharedBuffer, init), sockets and OS I/O (net/, os/), and
+// tracing.
 //
 //   #include <gearbox/gearbox.hpp>
 //   namespace gb = gearbox;
+//
+// Not here: the HTTP component (<gearbox/http.hpp>, linked as gearbox::http), which needs
+// libcurl and http-parser. The process pool's codec is built on cereal (header-only), so
+// this header includes cereal's archives; a translation unit that does not want them
+// includes the single headers it uses instead (every header stands alone).
 #pragma once
-
 #include <gearbox/clock.hpp>
 #include <gearbox/combinators.hpp>
 #include <gearbox/error.hpp>

@@ -1,7 +1,7 @@
 // ThreadPool: a work-stealing pool of threads for CPU work and fork-join (oneTBB, Java's
 // ForkJoinPool), also usable like Python's ThreadPoolExecutor.
 //
-//   gb::ThreadPool pool{{.threads = 4}};
+//   gb::ThreadPool pool{{.workers = 4}};
 //   gb::Future<int> f = pool.submit(count_primes, 0, 1'000'000);
 //   int n = f.get();                                   // or: co_await f on a loop
 //   pool.parallel_for(0, pixels.size(), [&](std::size_t i) { pixels[i] = shade(i); });
@@ -20,10 +20,12 @@
 //
 // Thread-safety: every member may be called from any thread, including from the pool's
 // own jobs, except the destructor (not from a job of this pool).
-// Shutdown: shutdown(ShutdownMode::wait) (the destructor's default) lets queued work and
-// the work it submits finish; ShutdownMode::cancel_pending completes jobs not yet started
-// with Cancelled (their futures rethrow it). After shutdown, submitting from outside the
-// pool throws ShutdownError.
+// Shutdown (shutdown_mode.hpp): shutdown(ShutdownMode::wait), which the destructor does,
+// lets queued work and the work it submits finish; ShutdownMode::cancel_pending completes
+// jobs not yet started with Cancelled (their futures rethrow it). After shutdown,
+// submitting from outside the pool throws ShutdownError.
+// Cancellation: Future::cancel() withdraws one job that has not started (it then never
+// runs); a running job cannot be stopped from outside (pass it a std::stop_token).
 #pragma once
 
 #include <algorithm>
@@ -44,17 +46,18 @@
 
 #include <gearbox/detail/job.hpp>
 #include <gearbox/detail/task_core.hpp>
+#include <gearbox/engine_stats.hpp>
 #include <gearbox/error.hpp>
 #include <gearbox/future.hpp>
+#include <gearbox/result_stream.hpp>
+#include <gearbox/shutdown_mode.hpp>
 
 namespace gearbox {
 
 struct ThreadPoolOptions {
-  std::size_t threads = 0;                 // 0: one per hardware thread
+  std::size_t workers = 0;                  // threads; 0: one per hardware thread
   std::size_t local_queue_capacity = 1024;  // per worker; when full, half moves to the global queue
 };
-
-enum class ShutdownMode : unsigned char { wait, cancel_pending };
 
 class ThreadPool;
 
@@ -138,9 +141,23 @@ public:
     return Awaiter{this};
   }
 
+  // fn on every element of `range`, in parallel, streamed in the order the calls finish
+  // (result_stream.hpp): as_completed gives Completed<R>{index, result()}; imap_unordered
+  // gives the bare values, a failed call making its next() rethrow. The range is copied;
+  // each element is one job. After shutdown(cancel_pending), calls not yet started arrive
+  // as Cancelled.
+  template <class F, std::ranges::input_range R>
+  auto as_completed(F&& fn, R&& range);
+  template <class F, std::ranges::input_range R>
+  auto imap_unordered(F&& fn, R&& range);
+
   // Stops accepting work from outside and waits for the workers to finish (see the header
   // comment). Idempotent. From a job of this pool it only stops intake (no join).
   void shutdown(ShutdownMode mode = ShutdownMode::wait);
+
+  // What the pool has done so far (engine_stats.hpp). A job withdrawn by Future::cancel
+  // counts as queued until a worker reaches it, then as cancelled.
+  EngineStats stats() const noexcept;
 
   // ---- for the runtime ----
   // Queues `job` (it owns itself). ShutdownError if the pool no longer takes work from
@@ -152,6 +169,9 @@ public:
   static bool help_once() noexcept;
 
 private:
+  template <class Item, class Out, class F, class R>
+  ResultStream<Item> stream(F&& fn, R&& range);
+
   struct Impl;
   std::unique_ptr<Impl> m_impl;
 };
@@ -161,6 +181,12 @@ private:
 template <class R, class Call>
 void detail::SubmitJob<R, Call>::run(Job* base) noexcept {
   auto* self = static_cast<SubmitJob*>(base);
+  if (!self->claim()) {  // withdrawn by Future::cancel: the future already holds Cancelled
+    t_job_outcome = JobOutcome::cancelled;
+    self->m_call.reset();
+    self->release();
+    return;
+  }
   // The call (and its captures) is destroyed before the result is published, so whoever
   // waits for the result knows the captures are gone.
   std::exception_ptr error;
@@ -183,6 +209,7 @@ void detail::SubmitJob<R, Call>::run(Job* base) noexcept {
   }
   self->m_call.reset();
   if (error) {
+    t_job_outcome = is_cancellation(error) ? JobOutcome::cancelled : JobOutcome::failed;
     self->set_exception(std::move(error));
   } else if constexpr (std::is_void_v<R>) {
     self->set_value();
@@ -195,6 +222,60 @@ void detail::SubmitJob<R, Call>::run(Job* base) noexcept {
 }
 
 namespace detail {
+// as_completed / imap_unordered: the function, the copied inputs and the stream, shared
+// by one StreamJob per element.
+template <class Item, class Fn, class Input>
+struct StreamWork {
+  Fn fn;
+  std::vector<Input> inputs;
+  std::shared_ptr<StreamState<Item>> state;
+};
+
+// One element of a stream: runs fn(inputs[index]) and delivers its outcome.
+template <class Item, class R, class Work>
+class StreamJob final : public Job {
+public:
+  StreamJob(const ThreadPool* pool, std::shared_ptr<Work> work, std::size_t index) noexcept
+      : Job(&StreamJob::run), m_pool(pool), m_work(std::move(work)), m_index(index) {}
+
+private:
+  static void run(Job* base) noexcept {
+    std::unique_ptr<StreamJob> self{static_cast<StreamJob*>(base)};
+    Work& work = *self->m_work;
+    std::exception_ptr error;
+    std::optional<stored_t<R>> value;
+    if (self->m_pool->cancelling()) {
+      error = std::make_exception_ptr(Cancelled{});
+    } else {
+      try {
+        if constexpr (std::is_void_v<R>) {
+          std::invoke(work.fn, work.inputs[self->m_index]);
+          value.emplace();
+        } else {
+          value.emplace(std::invoke(work.fn, work.inputs[self->m_index]));
+        }
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    if (error) {
+      t_job_outcome = is_cancellation(error) ? JobOutcome::cancelled : JobOutcome::failed;
+      if constexpr (std::is_same_v<Item, Completed<R>>)
+        work.state->deliver(Completed<R>{self->m_index, std::move(error)});
+      else
+        work.state->deliver(std::move(error));
+    } else if constexpr (std::is_same_v<Item, Completed<R>>) {
+      work.state->deliver(Completed<R>{self->m_index, std::in_place, std::move(*value)});
+    } else {
+      work.state->deliver(Item(std::move(*value)));
+    }
+  }
+
+  const ThreadPool* m_pool;
+  std::shared_ptr<Work> m_work;
+  std::size_t m_index;
+};
+
 // Packages fn(args...) as a job with its future, and hands the job to `post`.
 template <class F, class... A, class Post>
 Future<submit_result_t<F, A...>> submit_to(const ThreadPool* pool, Post&& post, F&& fn, A&&... args) {
@@ -203,6 +284,7 @@ Future<submit_result_t<F, A...>> submit_to(const ThreadPool* pool, Post&& post, 
     return std::invoke(std::move(fn), std::move(args)...);
   };
   auto* job = new SubmitJob<R, decltype(call)>(pool, std::move(call));
+  job->make_cancellable();
   Future<R> future = FutureAccess::make<R>(job);
   try {
     post(job);
@@ -293,6 +375,39 @@ auto ThreadPool::map(F&& fn, R&& range)
     for (auto& o : outputs) results.push_back(std::move(*o));
     return results;
   });
+}
+
+template <class F, std::ranges::input_range R>
+auto ThreadPool::as_completed(F&& fn, R&& range) {
+  using Out = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::ranges::range_value_t<R>&>>;
+  return stream<Completed<Out>, Out>(std::forward<F>(fn), std::forward<R>(range));
+}
+
+template <class F, std::ranges::input_range R>
+auto ThreadPool::imap_unordered(F&& fn, R&& range) {
+  using Out = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::ranges::range_value_t<R>&>>;
+  static_assert(!std::is_void_v<Out>, "gearbox: imap_unordered needs a function that returns a value; use as_completed");
+  return stream<Out, Out>(std::forward<F>(fn), std::forward<R>(range));
+}
+
+template <class Item, class Out, class F, class R>
+ResultStream<Item> ThreadPool::stream(F&& fn, R&& range) {
+  using Input = std::ranges::range_value_t<R>;
+  using Work = detail::StreamWork<Item, std::decay_t<F>, Input>;
+  auto work = std::make_shared<Work>(Work{std::forward<F>(fn), {std::ranges::begin(range), std::ranges::end(range)}, nullptr});
+  const std::size_t count = work->inputs.size();
+  work->state = std::make_shared<detail::StreamState<Item>>(count);
+  ResultStream<Item> results{work->state};
+  for (std::size_t i = 0; i < count; ++i) {
+    auto* job = new detail::StreamJob<Item, Out, Work>(this, work, i);
+    try {
+      post(job);
+    } catch (...) {
+      delete job;
+      throw;  // the elements already posted still run; their results go to a stream nobody holds
+    }
+  }
+  return results;
 }
 
 }  // namespace gearbox

@@ -10,7 +10,8 @@
 // whole process; threads still blocked at exit do not delay it.
 //
 // Thread-safety: callable from any thread. Cancelling the task that awaits the future
-// abandons the wait; the call itself runs to its end (a blocking call cannot be stopped).
+// abandons the wait, and withdraws the call if it is still queued (Future::cancel does the
+// same); a call that has started runs to its end (a blocking call cannot be stopped).
 #pragma once
 
 #include <chrono>
@@ -18,16 +19,18 @@
 #include <utility>
 
 #include <gearbox/detail/job.hpp>
+#include <gearbox/engine_stats.hpp>
 #include <gearbox/future.hpp>
-#include <gearbox/thread_pool.hpp>
+#include <gearbox/thread_pool.hpp>  // submit_to
 
 namespace gearbox {
 
-struct BlockingPoolStats {
-  std::size_t threads;  // threads alive now
-  std::size_t idle;     // of which waiting for work
-  std::size_t queued;   // calls waiting for a thread
-  std::size_t max_threads;
+// The engine's figures (calls submitted, queued, running, ended; engine_stats.hpp) and
+// the pool's threads.
+struct BlockingPoolStats : EngineStats {
+  std::size_t threads = 0;  // threads alive now
+  std::size_t idle = 0;     // of which waiting for work
+  std::size_t max_threads = 0;
 };
 
 namespace detail {

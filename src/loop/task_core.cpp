@@ -70,6 +70,8 @@ void TaskCore::run_scheduled(Runnable* self) noexcept {
     core->m_state = State::suspended;  // suspended by a foreign awaitable: it resumes it
 }
 
+void TaskCore::post_to_loop(Runnable* runnable) const noexcept { m_loop->post(runnable); }
+
 void TaskCore::wake() noexcept {
   if (m_state != State::suspended) return;
   if (trace::detail::on()) [[unlikely]]

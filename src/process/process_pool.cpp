@@ -313,12 +313,14 @@ struct ProcessPool::Impl {
     const std::size_t limit = window(*queue.front());
     if (w.in_flight.size() >= limit) return;
     std::size_t room = std::min(limit - w.in_flight.size(), share);
-    if (options.max_tasks_per_child) room = std::min(room, options.max_tasks_per_child - w.tasks_sent);
+    if (options.max_calls_per_child) room = std::min(room, options.max_calls_per_child - w.tasks_sent);
     tasks.reset(wire::Kind::tasks);
     std::vector<ProcessCall*> batch;
     while (!queue.empty() && batch.size() < room) {
       ProcessCall* call = queue.front();
-      if (call->stop_token.stop_requested()) {
+      // Withdrawn (Future::cancel) or stopped (its stop_token): never sent. A withdrawn
+      // call's fail() only disposes of it.
+      if (!call->claim() || call->stop_token.stop_requested()) {
         queue.pop_front();
         fail(call, std::make_exception_ptr(Cancelled{}));
         continue;
@@ -355,7 +357,7 @@ struct ProcessPool::Impl {
     w.in_flight.insert(w.in_flight.end(), batch.begin(), batch.end());
     w.tasks_sent += batch.size();
     if (w.exclusive) poke();  // a new deadline: the dispatcher may be asleep with none
-    if (options.max_tasks_per_child && w.tasks_sent >= options.max_tasks_per_child) w.state = Worker::State::retiring;
+    if (options.max_calls_per_child && w.tasks_sent >= options.max_calls_per_child) w.state = Worker::State::retiring;
   }
 
   void close_write(Worker& w) {
@@ -461,6 +463,8 @@ struct ProcessPool::Impl {
     {
       std::lock_guard lock{mutex};
       ready.swap(outcomes);
+      for (const Outcome& outcome : ready)
+        (detail::is_cancellation(outcome.error) ? counters.cancelled : counters.failed) += outcome.call->units;
     }
     for (auto& [call, error] : ready) finish(call, nullptr, std::move(error));  // keep no reference
   }
@@ -499,7 +503,7 @@ struct ProcessPool::Impl {
       case wire::Status::unregistered:
         try {
           call->fail(std::make_exception_ptr(RemoteError(
-              "gearbox::UnregisteredTask", "no task is registered as '" + detail::decode<std::string>(bytes) + "'", pid)));
+              "gearbox::UnregisteredFunction", detail::decode<std::string>(bytes), pid)));
         } catch (...) {
           call->fail(std::current_exception());
         }
@@ -638,6 +642,8 @@ struct ProcessPool::Impl {
             }
             done.emplace_back(w->in_flight.front(), &record);
             w->in_flight.pop_front();
+            (record.status == static_cast<std::uint16_t>(wire::Status::ok) ? counters.completed : counters.failed) +=
+                done.back().first->units;
             double& us = *done.back().first->m_run_time_us;
             us = us < 0 ? record.run_us : 0.9 * us + 0.1 * record.run_us;
           }
@@ -685,12 +691,12 @@ ProcessPool::ProcessPool(ProcessPoolOptions options) {
   try {
     spawned.get();
   } catch (...) {
-    shutdown(ShutdownMode::cancel_pending);
+    terminate();
     throw;
   }
 }
 
-ProcessPool::~ProcessPool() { shutdown(ShutdownMode::cancel_pending); }
+ProcessPool::~ProcessPool() { shutdown(ShutdownMode::wait); }
 
 std::size_t ProcessPool::size() const noexcept { return m_impl->worker_count; }
 
@@ -699,9 +705,9 @@ void ProcessPool::check_open() const {
   if (m_impl->phase != Impl::Phase::running) std::rethrow_exception(m_impl->closed_error());
 }
 
-void ProcessPool::prepare(detail::ProcessCall& call, const TaskOptions& options) const {
+void ProcessPool::prepare(detail::ProcessCall& call, const CallOptions& options) const {
   const auto& defaults = m_impl->options;
-  call.timeout = options.timeout.count() > 0 ? options.timeout : defaults.task_timeout;
+  call.timeout = options.timeout.count() > 0 ? options.timeout : defaults.call_timeout;
   call.retries = options.retries >= 0 ? options.retries : defaults.retries;
   call.stop_token = options.stop_token;
   if (call.fds.size() + 1 > wire::k_max_fds)
@@ -727,10 +733,11 @@ void ProcessPool::enqueue(std::vector<detail::ProcessCall*>& calls) {
       if (!call) continue;  // failed while it was encoded
       if (call->name.empty()) {
         impl.fail(call, std::make_exception_ptr(RemoteError(
-                            "gearbox::UnregisteredTask", "this function was never registered (GEARBOX_TASK)", 0)));
+                            "gearbox::UnregisteredFunction", "this function was never registered (GEARBOX_REMOTE)", 0)));
       } else if (impl.phase != Impl::Phase::running) {
         impl.fail(call, impl.closed_error());
       } else {
+        impl.counters.submitted += call->units;
         call->m_id = impl.next_id++;
         call->m_run_time_us = &impl.run_time_us.try_emplace(call->name, -1.0).first->second;  // nodes are stable
         if (call->stop_token.stop_possible())
@@ -758,11 +765,24 @@ std::size_t ProcessPool::cancel_pending() {
 void ProcessPool::shutdown(ShutdownMode mode) {
   {
     std::lock_guard lock{m_impl->mutex};
-    if (mode == ShutdownMode::cancel_pending)
-      m_impl->stop(true);
-    else if (m_impl->phase == Impl::Phase::running)
-      m_impl->phase = Impl::Phase::draining;
+    if (m_impl->phase == Impl::Phase::running) m_impl->phase = Impl::Phase::draining;
+    if (mode == ShutdownMode::cancel_pending && m_impl->phase == Impl::Phase::draining) {
+      for (auto* call : m_impl->queue) m_impl->fail(call, std::make_exception_ptr(Cancelled{}));
+      m_impl->queue.clear();
+    }
   }
+  join_dispatcher();
+}
+
+void ProcessPool::terminate() {
+  {
+    std::lock_guard lock{m_impl->mutex};
+    m_impl->stop(true);
+  }
+  join_dispatcher();
+}
+
+void ProcessPool::join_dispatcher() {
   m_impl->poke();
   m_impl->deliver_outcomes();
   std::lock_guard join{m_impl->join_mutex};
@@ -778,7 +798,14 @@ std::vector<int> ProcessPool::worker_pids() const {
 
 ProcessPool::Stats ProcessPool::stats() const {
   std::lock_guard lock{m_impl->mutex};
-  return m_impl->counters;
+  Stats stats = m_impl->counters;
+  for (const ProcessCall* call : m_impl->queue) stats.queued += call->units;
+  for (const auto& w : m_impl->workers)
+    for (const ProcessCall* call : w->in_flight) stats.running += call->units;
+  // Failures decided but not delivered yet are ended already.
+  for (const Outcome& outcome : m_impl->outcomes)
+    (detail::is_cancellation(outcome.error) ? stats.cancelled : stats.failed) += outcome.call->units;
+  return stats;
 }
 
 }  // namespace gearbox

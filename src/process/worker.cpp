@@ -85,8 +85,9 @@ private:
   }
 
   void run_initializer(const std::string& name) {
-    const detail::TaskEntry* entry = detail::find_task(name);
-    if (!entry) die(detail::k_exit_initializer, ("initializer '" + name + "' is not a registered task").c_str());
+    std::string why;
+    const detail::RemoteEntry* entry = detail::find_remote(name, &why);
+    if (!entry) die(detail::k_exit_initializer, ("initializer: " + why).c_str());
     try {
       std::string ignored;
       entry->invoke(entry->function, {}, ignored);
@@ -133,6 +134,7 @@ private:
       trace::detail::call_begin(record.id, record.name);
     std::string result;
     wire::Status status = wire::Status::ok;
+    std::string unregistered;  // why the name was not found (find_remote)
     detail::EncodeScope encoded;
     {
       std::span<int> fds = record.fds;
@@ -147,7 +149,7 @@ private:
           m_owners.push_back(std::make_shared<SharedBuffer>(spilled));
         }
         detail::DecodeScope decoding{fds, &m_owners};  // unmapped after the answer is sent
-        const detail::TaskEntry* entry = detail::find_task(record.name);
+        const detail::RemoteEntry* entry = detail::find_remote(record.name, &unregistered);
         if (!entry) {
           status = wire::Status::unregistered;
         } else {
@@ -165,7 +167,7 @@ private:
     if (trace::detail::on()) [[unlikely]]
       trace::detail::call_end();
     set_running(0);
-    if (status == wire::Status::unregistered) detail::encode_into(result, std::string(record.name));
+    if (status == wire::Status::unregistered) detail::encode_into(result, unregistered);
     const auto run_us = std::chrono::duration_cast<std::chrono::microseconds>(SteadyTime::now() - start).count();
 
     std::vector<int> fds = encoded.fds;

@@ -34,6 +34,7 @@ public:
     *m_tail = job;
     m_tail = &job->m_next;
     ++m_queued;
+    ++m_counts.submitted;
     if (m_idle > 0) m_wake.notify_one();
   }
 
@@ -45,7 +46,14 @@ public:
 
   BlockingPoolStats stats() {
     std::lock_guard lock(m_mutex);
-    return {m_threads, m_idle, m_queued, m_max_threads};
+    BlockingPoolStats stats;
+    static_cast<EngineStats&>(stats) = m_counts;
+    stats.queued = m_queued;
+    stats.running = m_running;
+    stats.threads = m_threads;
+    stats.idle = m_idle;
+    stats.max_threads = m_max_threads;
+    return stats;
   }
 
 private:
@@ -62,9 +70,14 @@ private:
         --m_queued;
         ++m_running;
         lock.unlock();
+        detail::t_job_outcome = detail::JobOutcome::completed;
         trace::detail::run_job(job, "blocking call");
+        const detail::JobOutcome outcome = detail::t_job_outcome;
         lock.lock();
         --m_running;
+        ++(outcome == detail::JobOutcome::completed ? m_counts.completed
+           : outcome == detail::JobOutcome::failed  ? m_counts.failed
+                                                    : m_counts.cancelled);
         if (m_head && m_idle > 0) m_wake.notify_one();  // a slot under the limit opened
         continue;
       }
@@ -87,6 +100,7 @@ private:
   std::size_t m_idle = 0;                 // written under m_mutex
   std::size_t m_running = 0;              // calls running now; written under m_mutex
   std::size_t m_max_threads = 512;        // written under m_mutex
+  EngineStats m_counts;                   // submitted and ended; written under m_mutex
 };
 
 // Never destroyed: detached threads may still use it while the process exits.

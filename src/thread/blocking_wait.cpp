@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <climits>
-#include <cstdio>
 #include <ctime>
 
 namespace gearbox::detail {
@@ -36,15 +35,5 @@ void wake_one(std::atomic<std::uint32_t>& word) noexcept {
 }
 
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t), "futex words are plain 32-bit integers");
-
-void report_unobserved(std::exception_ptr error) noexcept {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gearbox: a future failed and nobody asked for its result: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "gearbox: a future failed and nobody asked for its result (not a std::exception)\n");
-  }
-}
 
 }  // namespace gearbox::detail

@@ -28,6 +28,40 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// What a pool counts for EngineStats. Each set has one writer at a time (a worker, or
+// posters under m_inject_mutex, or the thread that drains after shutdown); the counters are
+// atomics only so that stats() may read them from any thread (relaxed: each figure is a
+// monotonic count, and stats() promises no instant across figures).
+struct JobCounters {
+  std::atomic<std::uint64_t> submitted{0};
+  std::atomic<std::uint64_t> started{0};
+  std::atomic<std::uint64_t> completed{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> cancelled{0};
+
+  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+  // Runs `job` (which frees itself) and counts how it ended.
+  void run(detail::Job* job) noexcept {
+    bump(started);
+    detail::t_job_outcome = detail::JobOutcome::completed;
+    trace::detail::run_job(job, "job");
+    switch (detail::t_job_outcome) {
+      case detail::JobOutcome::completed: bump(completed); break;
+      case detail::JobOutcome::failed: bump(failed); break;
+      case detail::JobOutcome::cancelled: bump(cancelled); break;
+    }
+  }
+  void add_to(EngineStats& stats) const noexcept {
+    stats.submitted += submitted.load(std::memory_order_relaxed);
+    stats.running += started.load(std::memory_order_relaxed);  // minus the ended, below
+    stats.completed += completed.load(std::memory_order_relaxed);
+    stats.failed += failed.load(std::memory_order_relaxed);
+    stats.cancelled += cancelled.load(std::memory_order_relaxed);
+  }
+};
+
 }  // namespace
 
 struct ThreadPool::Impl {
@@ -36,6 +70,7 @@ struct ThreadPool::Impl {
     detail::WorkStealingDeque deque;  // pushed and popped by this worker only
     std::minstd_rand random;          // where to start stealing; this worker only
     int lifo_pops = 0;                // consecutive newest-first pops; this worker only
+    JobCounters counters;             // written by this worker only (submitted: its own posts)
     // True while this worker looks for or runs a job. Written by this worker only
     // (release); read by workers deciding whether they may exit during shutdown (acquire),
     // so that a job still running keeps helpers around for the children it may wait for.
@@ -54,6 +89,9 @@ struct ThreadPool::Impl {
   // Jobs in the injection queue. Written under m_inject_mutex; read without it as a hint
   // (relaxed: a stale value only sends a worker to take the mutex, or to park and re-check).
   std::atomic<std::size_t> m_inject_count{0};
+  // Jobs posted from outside the pool (submitted: under m_inject_mutex), and jobs run by
+  // the thread that drains the injection queue after the workers have left.
+  JobCounters m_outside;
 
   // Parking. m_sleepers: workers parked or about to park (incremented before their final
   // check for work). m_epoch: the futex word they sleep on, bumped to wake them.
@@ -86,6 +124,7 @@ struct ThreadPool::Impl {
     {
       std::lock_guard lock(m_inject_mutex);
       if (external && state() != PoolState::running) throw ShutdownError("gearbox: submit to a ThreadPool that was shut down");
+      if (external) JobCounters::bump(m_outside.submitted, count);
       last->m_next = nullptr;
       *m_inject_tail = first;
       m_inject_tail = &last->m_next;
@@ -293,7 +332,7 @@ void ThreadPool::Impl::run_worker(Worker& self) {
       stop_searching(job != nullptr);
     }
     if (job) {
-      trace::detail::run_job(job, "job");
+      self.counters.run(job);
       if (state() != PoolState::running) wake_everyone();  // idle workers re-check whether to exit
       continue;
     }
@@ -312,7 +351,7 @@ void ThreadPool::Impl::run_worker(Worker& self) {
 
 ThreadPool::ThreadPool(ThreadPoolOptions options) : m_impl(std::make_unique<Impl>()) {
   m_impl->m_pool = this;
-  std::size_t threads = options.threads ? options.threads : std::thread::hardware_concurrency();
+  std::size_t threads = options.workers ? options.workers : std::thread::hardware_concurrency();
   if (threads == 0) threads = 1;
   std::random_device seed_source;
   for (std::size_t i = 0; i < threads; ++i)
@@ -347,6 +386,7 @@ void ThreadPool::post(detail::Job* job) {
   // inject() refuses the others.
   const bool from_worker = Impl::t_pool == &impl;
   if (from_worker) {
+    JobCounters::bump(Impl::t_worker->counters.submitted);
     if (Impl::t_worker->deque.push(job))
       impl.notify();
     else
@@ -374,13 +414,25 @@ void ThreadPool::shutdown(ShutdownMode mode) {
   impl.m_joined = true;
   // Jobs injected after every worker left (by the last jobs, into a full queue): run them
   // here so that no future is left without a result.
-  while (detail::Job* job = impl.take_injected(nullptr)) trace::detail::run_job(job, "job");
+  while (detail::Job* job = impl.take_injected(nullptr)) impl.m_outside.run(job);
+}
+
+EngineStats ThreadPool::stats() const noexcept {
+  EngineStats stats;
+  m_impl->m_outside.add_to(stats);
+  for (const auto& worker : m_impl->m_workers) worker->counters.add_to(stats);
+  const std::uint64_t ended = stats.completed + stats.failed + stats.cancelled;
+  const std::uint64_t started = stats.running;
+  // Read one by one, a later figure may count a job an earlier one did not: clamp.
+  stats.running = started > ended ? started - ended : 0;
+  stats.queued = stats.submitted > started ? stats.submitted - started : 0;
+  return stats;
 }
 
 bool ThreadPool::help_once() noexcept {
   if (!Impl::t_worker) return false;
   if (detail::Job* job = Impl::t_pool->find_job(*Impl::t_worker)) {
-    trace::detail::run_job(job, "job");
+    Impl::t_worker->counters.run(job);
     return true;
   }
   return false;

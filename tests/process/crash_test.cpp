@@ -1,5 +1,5 @@
 // ProcessPool under failure: workers that are killed, abort, segfault, exit or hang; the
-// restart limit; max_tasks_per_child; random crashes under load; and what is left behind
+// restart limit; max_calls_per_child; random crashes under load; and what is left behind
 // (zombies, descriptors, memfds, orphans).
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -83,18 +83,18 @@ gb::SharedBuffer make_shared(int size) {
   return buffer;
 }
 
-GEARBOX_TASK(twice);
-GEARBOX_TASK(my_pid);
-GEARBOX_TASK(announce_and_block);
-GEARBOX_TASK(call_abort);
-GEARBOX_TASK(segfault);
-GEARBOX_TASK(exit_three);
-GEARBOX_TASK(spin_forever);
-GEARBOX_TASK(die_on_multiples_of);
-GEARBOX_TASK(send_garbage);
-GEARBOX_TASK(failing_initializer);
-GEARBOX_TASK(sum_shared);
-GEARBOX_TASK(make_shared);
+GEARBOX_REMOTE(twice);
+GEARBOX_REMOTE(my_pid);
+GEARBOX_REMOTE(announce_and_block);
+GEARBOX_REMOTE(call_abort);
+GEARBOX_REMOTE(segfault);
+GEARBOX_REMOTE(exit_three);
+GEARBOX_REMOTE(spin_forever);
+GEARBOX_REMOTE(die_on_multiples_of);
+GEARBOX_REMOTE(send_garbage);
+GEARBOX_REMOTE(failing_initializer);
+GEARBOX_REMOTE(sum_shared);
+GEARBOX_REMOTE(make_shared);
 
 gb::WorkerCrashed crash_of(gb::Future<int>& f) {
   return gearbox_test::expect_throw<gb::WorkerCrashed>([&] { f.get(); });
@@ -117,16 +117,16 @@ int read_pid(const std::string& path) {
 TEST(ProcessCrash, kill_9_of_a_worker_mid_task_fails_only_that_task_and_the_next_ones_succeed) {
   const std::string marker = gearbox_test::temp_path("running");
   gb::ProcessPool pool{{.workers = 1}};
-  auto victim = pool.submit(gb::task<announce_and_block>, marker);
+  auto victim = pool.submit(gb::remote<announce_and_block>, marker);
   std::vector<gb::Future<int>> behind;
-  for (int i = 0; i < 10; ++i) behind.push_back(pool.submit(gb::task<twice>, i));
+  for (int i = 0; i < 10; ++i) behind.push_back(pool.submit(gb::remote<twice>, i));
   const int pid = read_pid(marker);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   auto crash = crash_of(victim);
   EXPECT_EQ(crash.pid(), pid);
   EXPECT_EQ(crash.signal(), SIGKILL);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(behind[static_cast<std::size_t>(i)].get(), 2 * i);
-  EXPECT_EQ(pool.submit(gb::task<twice>, 21).get(), 42);
+  EXPECT_EQ(pool.submit(gb::remote<twice>, 21).get(), 42);
   EXPECT_EQ(pool.stats().crashes, 1u);
   EXPECT_EQ(pool.stats().spawned, 2u);
   std::filesystem::remove(marker);
@@ -134,23 +134,23 @@ TEST(ProcessCrash, kill_9_of_a_worker_mid_task_fails_only_that_task_and_the_next
 
 TEST(ProcessCrash, a_worker_ignores_SIGINT_which_a_terminal_sends_to_the_whole_group) {
   gb::ProcessPool pool{{.workers = 1}};
-  const int pid = pool.submit(gb::task<my_pid>).get();
+  const int pid = pool.submit(gb::remote<my_pid>).get();
   ASSERT_EQ(::kill(pid, SIGINT), 0);
-  EXPECT_EQ(pool.submit(gb::task<my_pid>).get(), pid);  // the same worker, still serving
+  EXPECT_EQ(pool.submit(gb::remote<my_pid>).get(), pid);  // the same worker, still serving
   EXPECT_EQ(pool.stats().crashes, 0u);
 }
 
 TEST(ProcessCrash, a_task_that_calls_abort_fails_with_SIGABRT) {
   gb::ProcessPool pool{{.workers = 1}};
-  auto f = pool.submit(gb::task<call_abort>);
+  auto f = pool.submit(gb::remote<call_abort>);
   auto crash = crash_of(f);
   EXPECT_EQ(crash.signal(), SIGABRT);
-  EXPECT_EQ(pool.submit(gb::task<twice>, 2).get(), 4);
+  EXPECT_EQ(pool.submit(gb::remote<twice>, 2).get(), 4);
 }
 
 TEST(ProcessCrash, a_task_that_segfaults_fails_with_WorkerCrashed) {
   gb::ProcessPool pool{{.workers = 1}};
-  auto f = pool.submit(gb::task<segfault>);
+  auto f = pool.submit(gb::remote<segfault>);
   auto crash = crash_of(f);
   if (k_sanitized) {
     // The sanitizer catches the fault itself, reports it and ends the worker its own way
@@ -159,23 +159,23 @@ TEST(ProcessCrash, a_task_that_segfaults_fails_with_WorkerCrashed) {
   } else {
     EXPECT_EQ(crash.signal(), SIGSEGV);
   }
-  EXPECT_EQ(pool.submit(gb::task<twice>, 2).get(), 4);
+  EXPECT_EQ(pool.submit(gb::remote<twice>, 2).get(), 4);
 }
 
 TEST(ProcessCrash, a_task_that_exits_3_fails_with_its_exit_code) {
   gb::ProcessPool pool{{.workers = 1}};
-  auto f = pool.submit(gb::task<exit_three>);
+  auto f = pool.submit(gb::remote<exit_three>);
   auto crash = crash_of(f);
   EXPECT_EQ(crash.signal(), 0);
   EXPECT_EQ(crash.exit_code(), 3);
-  EXPECT_EQ(pool.submit(gb::task<twice>, 2).get(), 4);
+  EXPECT_EQ(pool.submit(gb::remote<twice>, 2).get(), 4);
 }
 
 TEST(ProcessCrash, a_task_past_its_timeout_is_killed_and_fails_with_TimeoutError) {
   gb::ProcessPool pool{{.workers = 1}};
-  EXPECT_EQ(pool.submit(gb::task<twice>, 1).get(), 2);  // idle and ready: the submitter sends it itself
-  auto stuck = pool.submit({.timeout = 100ms}, gb::task<spin_forever>);
-  auto next = pool.submit(gb::task<twice>, 5);
+  EXPECT_EQ(pool.submit(gb::remote<twice>, 1).get(), 2);  // idle and ready: the submitter sends it itself
+  auto stuck = pool.submit({.timeout = 100ms}, gb::remote<spin_forever>);
+  auto next = pool.submit(gb::remote<twice>, 5);
   EXPECT_THROW(stuck.get(), gb::TimeoutError);
   EXPECT_EQ(next.get(), 10);
   EXPECT_EQ(pool.stats().timeouts, 1u);
@@ -183,15 +183,15 @@ TEST(ProcessCrash, a_task_past_its_timeout_is_killed_and_fails_with_TimeoutError
 }
 
 TEST(ProcessCrash, the_pool_default_timeout_applies_to_every_task) {
-  gb::ProcessPool pool{{.workers = 1, .task_timeout = 100ms}};
-  auto stuck = pool.submit(gb::task<spin_forever>);
+  gb::ProcessPool pool{{.workers = 1, .call_timeout = 100ms}};
+  auto stuck = pool.submit(gb::remote<spin_forever>);
   EXPECT_THROW(stuck.get(), gb::TimeoutError);
-  EXPECT_EQ(pool.submit(gb::task<twice>, 3).get(), 6);
+  EXPECT_EQ(pool.submit(gb::remote<twice>, 3).get(), 6);
 }
 
 TEST(ProcessCrash, a_task_with_retries_is_run_again_after_a_crash_and_then_reports_it) {
   gb::ProcessPool pool{{.workers = 1}};
-  auto f = pool.submit({.retries = 2}, gb::task<call_abort>);
+  auto f = pool.submit({.retries = 2}, gb::remote<call_abort>);
   auto crash = crash_of(f);
   EXPECT_EQ(crash.signal(), SIGABRT);
   EXPECT_EQ(pool.stats().crashes, 3u);  // the first run and two retries
@@ -199,18 +199,18 @@ TEST(ProcessCrash, a_task_with_retries_is_run_again_after_a_crash_and_then_repor
 
 TEST(ProcessCrash, a_malformed_frame_from_a_worker_counts_as_its_crash) {
   gb::ProcessPool pool{{.workers = 1}};
-  auto f = pool.submit(gb::task<send_garbage>);
+  auto f = pool.submit(gb::remote<send_garbage>);
   auto crash = crash_of(f);
   EXPECT_EQ(crash.signal(), SIGKILL);
   EXPECT_NE(std::string(crash.what()).find("malformed"), std::string::npos) << crash.what();
-  EXPECT_EQ(pool.submit(gb::task<twice>, 4).get(), 8);
+  EXPECT_EQ(pool.submit(gb::remote<twice>, 4).get(), 8);
 }
 
 TEST(ProcessCrash, a_crash_loop_stops_the_pool_with_a_clear_error_instead_of_respawning) {
   gb::ProcessPool pool{{.workers = 1, .max_restarts = 2, .restart_window = std::chrono::hours{1}}};
   std::vector<gb::Future<int>> crashing;
-  for (int i = 0; i < 3; ++i) crashing.push_back(pool.submit(gb::task<call_abort>));
-  auto queued = pool.submit(gb::task<twice>, 1);
+  for (int i = 0; i < 3; ++i) crashing.push_back(pool.submit(gb::remote<call_abort>));
+  auto queued = pool.submit(gb::remote<twice>, 1);
   for (auto& f : crashing) EXPECT_EQ(crash_of(f).signal(), SIGABRT);
   try {
     queued.get();
@@ -218,22 +218,22 @@ TEST(ProcessCrash, a_crash_loop_stops_the_pool_with_a_clear_error_instead_of_res
   } catch (const gb::ShutdownError& e) {
     EXPECT_NE(std::string(e.what()).find("3 worker crashes"), std::string::npos) << e.what();
   }
-  EXPECT_THROW((void)pool.submit(gb::task<twice>, 1), gb::ShutdownError);
+  EXPECT_THROW((void)pool.submit(gb::remote<twice>, 1), gb::ShutdownError);
   EXPECT_EQ(pool.stats().spawned, 3u);  // the first worker and max_restarts replacements
 }
 
 TEST(ProcessCrash, an_initializer_that_fails_stops_the_pool_after_the_restart_limit) {
   gb::ProcessPool pool{{.workers = 1, .initializer = "failing_initializer", .max_restarts = 2,
                         .restart_window = std::chrono::hours{1}}};
-  auto f = pool.submit(gb::task<twice>, 1);
+  auto f = pool.submit(gb::remote<twice>, 1);
   EXPECT_THROW(f.get(), gb::ShutdownError);
   EXPECT_EQ(pool.stats().spawned, 3u);
 }
 
 TEST(ProcessCrash, max_tasks_per_child_replaces_a_worker_after_that_many_tasks) {
-  gb::ProcessPool pool{{.workers = 1, .max_tasks_per_child = 2}};
+  gb::ProcessPool pool{{.workers = 1, .max_calls_per_child = 2}};
   std::map<int, int> tasks_per_pid;
-  for (int i = 0; i < 7; ++i) ++tasks_per_pid[pool.submit(gb::task<my_pid>).get()];
+  for (int i = 0; i < 7; ++i) ++tasks_per_pid[pool.submit(gb::remote<my_pid>).get()];
   EXPECT_EQ(tasks_per_pid.size(), 4u);
   for (auto [pid, count] : tasks_per_pid) EXPECT_LE(count, 2) << pid;
   EXPECT_EQ(pool.stats().crashes, 0u);
@@ -245,7 +245,7 @@ TEST(ProcessCrash, with_crashes_among_1000_tasks_every_task_completes_once_and_o
   gb::ProcessPool pool{{.workers = 2, .max_restarts = 1000}};
   std::vector<std::tuple<int, int>> inputs;
   for (int i = 1; i <= k_tasks; ++i) inputs.emplace_back(i, k_every);
-  auto stream = pool.as_completed(gb::task<die_on_multiples_of>, inputs);
+  auto stream = pool.as_completed(gb::remote<die_on_multiples_of>, inputs);
   std::vector<int> completions(k_tasks, 0);
   int crashed = 0;
   while (auto done = stream.next().get()) {
@@ -253,9 +253,9 @@ TEST(ProcessCrash, with_crashes_among_1000_tasks_every_task_completes_once_and_o
     ++completions.at(done->index);
     if (x % k_every == 0) {
       ++crashed;
-      EXPECT_THROW(std::move(*done).get(), gb::WorkerCrashed) << x;
+      EXPECT_THROW(done->result(), gb::WorkerCrashed) << x;
     } else {
-      EXPECT_EQ(std::move(*done).get(), 2 * x);
+      EXPECT_EQ(done->result(), 2 * x);
     }
   }
   EXPECT_EQ(completions, std::vector<int>(k_tasks, 1));
@@ -276,7 +276,7 @@ TEST(ProcessCrash, with_workers_killed_at_random_every_future_still_completes_ex
       if (!pids.empty()) ::kill(pids[random() % pids.size()], SIGKILL);
     }
   });
-  for (int i = 0; i < k_tasks; ++i) futures.push_back(pool.submit(gb::task<twice>, i));
+  for (int i = 0; i < k_tasks; ++i) futures.push_back(pool.submit(gb::remote<twice>, i));
   int values = 0;
   int crashes = 0;
   for (int i = 0; i < k_tasks; ++i) {
@@ -303,11 +303,11 @@ TEST(ProcessCrash, a_destroyed_pool_leaves_no_zombie_no_descriptor_and_no_memfd)
     auto buffer = gb::SharedBuffer::create(1 << 16);
     std::fill(buffer.writable().begin(), buffer.writable().end(), std::byte{1});
     buffer.seal();
-    EXPECT_EQ(pool.submit(gb::task<sum_shared>, buffer).get(), 1u << 16);
-    auto returned = pool.submit(gb::task<make_shared>, 1000).get();
+    EXPECT_EQ(pool.submit(gb::remote<sum_shared>, buffer).get(), 1u << 16);
+    auto returned = pool.submit(gb::remote<make_shared>, 1000).get();
     EXPECT_EQ(returned.size(), 1000u);
     EXPECT_EQ(returned.bytes()[260], std::byte{9});
-    auto crash = pool.submit(gb::task<call_abort>);
+    auto crash = pool.submit(gb::remote<call_abort>);
     EXPECT_THROW(crash.get(), gb::WorkerCrashed);
     pids = pool.worker_pids();
     EXPECT_EQ(pids.size(), 2u);
@@ -325,7 +325,7 @@ TEST(ProcessCrash, a_destroyed_pool_leaves_no_zombie_no_descriptor_and_no_memfd)
 TEST(ProcessCrashHelper, parent_that_waits_to_be_killed) {
   if (!std::getenv("GEARBOX_TEST_ORPHAN_PARENT")) GTEST_SKIP() << "runs only as the child of an orphan test";
   gb::ProcessPool pool{{.workers = 2}};
-  (void)pool.map(gb::task<twice>, std::vector<int>{1, 2, 3, 4}).get();
+  (void)pool.map(gb::remote<twice>, std::vector<int>{1, 2, 3, 4}).get();
   wait_until([&] { return pool.worker_pids().size() == 2; });
   for (int pid : pool.worker_pids()) std::printf("%d\n", pid);
   std::printf("ready\n");

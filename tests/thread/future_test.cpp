@@ -760,7 +760,7 @@ TEST(FutureOffLoop, a_plain_coroutine_continues_on_its_own_thread_when_the_futur
 }
 
 TEST(FutureOffLoop, a_task_moved_onto_a_pool_resumes_on_the_thread_that_sets_the_promise) {
-  gb::ThreadPool pool{{.threads = 1}};
+  gb::ThreadPool pool{{.workers = 1}};
   gb::Promise<int> promise;
   OffLoopRecord record;
   gb::Task<void> task = hop_to_pool_then_await(pool, promise.get_future(), record);

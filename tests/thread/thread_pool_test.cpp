@@ -166,7 +166,7 @@ struct Probe {
 // ---------------------------------------------------------------------------------------
 
 TEST(ThreadPool, submit_runs_the_call_on_a_worker_and_returns_its_result) {
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   EXPECT_EQ(pool.size(), 2u);
   auto future = pool.submit([&pool] {
     return std::make_pair(std::this_thread::get_id(), gb::ThreadPool::current() == &pool);
@@ -185,7 +185,7 @@ TEST(ThreadPool, a_pool_of_zero_threads_gets_one_per_hardware_thread) {
 }
 
 TEST(ThreadPool, submit_passes_arguments_by_decay_copy_and_moves_rvalues) {
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   std::atomic<int> copies{0}, moves{0};
   Probe lvalue{copies, moves};
   auto by_lvalue = pool.submit([](const Probe& p) { return &p; }, lvalue);
@@ -208,7 +208,7 @@ TEST(ThreadPool, submit_passes_arguments_by_decay_copy_and_moves_rvalues) {
 }
 
 TEST(ThreadPool, submit_takes_move_only_arguments_callables_and_results) {
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   auto arg = pool.submit([](std::unique_ptr<int> p) { return *p * 2; }, std::make_unique<int>(21));
   EXPECT_EQ(get_guarded(arg), 42);
   auto callable = pool.submit([p = std::make_unique<int>(5)] { return *p; });
@@ -223,7 +223,7 @@ TEST(ThreadPool, submit_takes_move_only_arguments_callables_and_results) {
 }
 
 TEST(ThreadPool, a_void_call_completes_its_future) {
-  gb::ThreadPool pool{{.threads = 1}};
+  gb::ThreadPool pool{{.workers = 1}};
   std::atomic<int> ran{0};
   auto f = pool.submit([&] { ++ran; });
   ASSERT_TRUE(f.wait_for(k_hang_guard));
@@ -232,7 +232,7 @@ TEST(ThreadPool, a_void_call_completes_its_future) {
 }
 
 TEST(ThreadPool, an_exception_thrown_by_a_job_reaches_its_future_and_the_pool_goes_on) {
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   auto failing = pool.submit([]() -> int { throw Failure("job failed"); });
   std::exception_ptr error;
   try {
@@ -249,8 +249,8 @@ TEST(ThreadPool, an_exception_thrown_by_a_job_reaches_its_future_and_the_pool_go
 }
 
 TEST(ThreadPool, current_is_the_pool_on_its_workers_and_null_elsewhere) {
-  gb::ThreadPool a{{.threads = 1}};
-  gb::ThreadPool b{{.threads = 1}};
+  gb::ThreadPool a{{.workers = 1}};
+  gb::ThreadPool b{{.workers = 1}};
   EXPECT_EQ(gb::ThreadPool::current(), nullptr);
   auto on_a = a.submit([] { return gb::ThreadPool::current(); });
   auto on_b = b.submit([] { return gb::ThreadPool::current(); });
@@ -268,7 +268,7 @@ TEST(ThreadPool, current_is_the_pool_on_its_workers_and_null_elsewhere) {
 
 TEST(ThreadPool, tasks_on_a_loop_await_submitted_jobs_and_resume_on_the_loops_thread) {
   constexpr int k_tasks = 32;
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   std::thread::id loop_thread;
   int wrong_thread = 0;
   gb::Loop loop;
@@ -296,7 +296,7 @@ TEST(ThreadPool, tasks_on_a_loop_await_submitted_jobs_and_resume_on_the_loops_th
 // ---------------------------------------------------------------------------------------
 
 TEST(ThreadPool, map_gives_the_results_in_the_order_of_the_range) {
-  gb::ThreadPool pool{{.threads = 4}};
+  gb::ThreadPool pool{{.workers = 4}};
   std::vector<int> inputs(1000);
   std::iota(inputs.begin(), inputs.end(), 0);
   auto squares = pool.map([](int x) { return x * x; }, inputs);
@@ -316,7 +316,7 @@ TEST(ThreadPool, map_gives_the_results_in_the_order_of_the_range) {
 }
 
 TEST(ThreadPool, map_rethrows_the_first_exception_in_range_order_after_every_call_has_ended) {
-  gb::ThreadPool pool{{.threads = 4}};
+  gb::ThreadPool pool{{.workers = 4}};
   std::vector<int> inputs(200);
   std::iota(inputs.begin(), inputs.end(), 0);
   std::atomic<int> active{0};
@@ -345,7 +345,7 @@ TEST(ThreadPool, map_rethrows_the_first_exception_in_range_order_after_every_cal
 }
 
 TEST(ThreadPool, parallel_for_calls_every_index_exactly_once) {
-  gb::ThreadPool pool{{.threads = 4}};
+  gb::ThreadPool pool{{.workers = 4}};
   for (std::size_t n : {1u, 2u, 3u, 31u, 32u, 33u, 1000u, 4099u}) {
     std::vector<std::atomic<int>> hits(n + 10);
     pool.parallel_for(10, n + 10, [&](std::size_t i) { hits[i].fetch_add(1); });
@@ -357,7 +357,7 @@ TEST(ThreadPool, parallel_for_calls_every_index_exactly_once) {
 }
 
 TEST(ThreadPool, parallel_for_with_a_chunk_body_covers_every_index_once_in_disjoint_chunks) {
-  gb::ThreadPool pool{{.threads = 4}};
+  gb::ThreadPool pool{{.workers = 4}};
   for (std::size_t n : {1u, 5u, 32u, 1000u, 4099u}) {
     std::vector<std::atomic<int>> hits(n);
     std::atomic<int> empty_chunks{0};
@@ -374,7 +374,7 @@ TEST(ThreadPool, parallel_for_with_a_chunk_body_covers_every_index_once_in_disjo
 }
 
 TEST(ThreadPool, parallel_for_on_an_empty_range_calls_nothing) {
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   std::atomic<int> calls{0};
   pool.parallel_for(5, 5, [&](std::size_t) { ++calls; });
   pool.parallel_for(7, 3, [&](std::size_t) { ++calls; });
@@ -383,14 +383,14 @@ TEST(ThreadPool, parallel_for_on_an_empty_range_calls_nothing) {
 }
 
 TEST(ThreadPool, parallel_for_on_a_range_smaller_than_the_thread_count_calls_each_index_once) {
-  gb::ThreadPool pool{{.threads = 8}};
+  gb::ThreadPool pool{{.workers = 8}};
   std::vector<std::atomic<int>> hits(3);
   pool.parallel_for(0, 3, [&](std::size_t i) { hits[i].fetch_add(1); });
   for (auto& h : hits) EXPECT_EQ(h.load(), 1);
 }
 
 TEST(ThreadPool, parallel_for_from_a_job_on_one_thread_runs_the_chunks_itself) {
-  gb::ThreadPool pool{{.threads = 1}};
+  gb::ThreadPool pool{{.workers = 1}};
   std::vector<std::atomic<int>> hits(500);
   auto job = pool.submit([&] { pool.parallel_for(0, hits.size(), [&](std::size_t i) { hits[i].fetch_add(1); }); });
   ASSERT_TRUE(job.wait_for(k_hang_guard));
@@ -402,7 +402,7 @@ TEST(ThreadPool, parallel_for_from_a_job_on_one_thread_runs_the_chunks_itself) {
 }
 
 TEST(ThreadPool, parallel_for_rethrows_the_first_exception_only_after_every_chunk_has_ended) {
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   constexpr std::size_t k_n = 64;
   std::vector<std::atomic<int>> covered(k_n);
   std::atomic<int> active{0};
@@ -438,7 +438,7 @@ TEST(ThreadPool, parallel_for_rethrows_the_first_exception_only_after_every_chun
 }
 
 TEST(ThreadPool, parallel_reduce_combines_the_chunks_from_left_to_right) {
-  gb::ThreadPool pool{{.threads = 4}};
+  gb::ThreadPool pool{{.workers = 4}};
   const long long sum = pool.parallel_reduce(
       std::size_t{0}, std::size_t{10000}, 0LL,
       [](std::size_t b, std::size_t e) {
@@ -475,7 +475,7 @@ TEST(ThreadPool, parallel_reduce_combines_the_chunks_from_left_to_right) {
 }
 
 TEST(ThreadPool, parallel_reduce_rethrows_a_chunks_exception) {
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   EXPECT_THROW((void)pool.parallel_reduce(
                    std::size_t{0}, std::size_t{100}, 0,
                    [](std::size_t b, std::size_t) -> int {
@@ -511,7 +511,7 @@ TEST(ThreadPoolSchedule, schedule_moves_a_coroutine_onto_a_worker_of_the_pool) {
   ScheduleRecord record;
   gb::Promise<void> done;
   gb::Future<void> finished = done.get_future();
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   gb::Task<void> task = hop(pool, record, done);
   task.handle().resume();
   ASSERT_TRUE(finished.wait_for(k_hang_guard));
@@ -523,7 +523,7 @@ TEST(ThreadPoolSchedule, schedule_moves_a_coroutine_onto_a_worker_of_the_pool) {
 }
 
 TEST(ThreadPoolSchedule, schedule_from_a_task_on_a_loop_throws_logic_error_and_stays_on_the_loop) {
-  gb::ThreadPool pool{{.threads = 1}};
+  gb::ThreadPool pool{{.workers = 1}};
   bool threw = false;
   std::thread::id after;
   gb::Loop loop;
@@ -540,7 +540,7 @@ TEST(ThreadPoolSchedule, schedule_from_a_task_on_a_loop_throws_logic_error_and_s
 }
 
 TEST(ThreadPoolSchedule, schedule_onto_a_pool_that_was_shut_down_throws_shutdown_error) {
-  gb::ThreadPool pool{{.threads = 1}};
+  gb::ThreadPool pool{{.workers = 1}};
   pool.shutdown();
   bool threw = false;
   gb::Task<void> task = [](gb::ThreadPool& p, bool& out) -> gb::Task<void> {
@@ -562,7 +562,7 @@ TEST(ThreadPoolSchedule, schedule_onto_a_pool_that_was_shut_down_throws_shutdown
 TEST(ThreadPoolShutdown, shutdown_wait_finishes_the_work_that_was_queued) {
   constexpr int k_queued = 100;
   Gate gate{2};
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   auto blockers = saturate(pool, gate);
   std::vector<gb::Future<int>> queued;
   for (int i = 0; i < k_queued; ++i) queued.push_back(pool.submit([i] { return i * 3; }));
@@ -596,7 +596,7 @@ TEST(ThreadPoolShutdown, shutdown_cancel_pending_cancels_queued_jobs_while_runni
   Lifetimes life;
   std::atomic<int> queued_ran{0};
   Gate gate{2};
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   auto blockers = saturate(pool, gate);
   std::vector<gb::Future<int>> queued;
   for (int i = 0; i < k_queued; ++i)
@@ -630,7 +630,7 @@ TEST(ThreadPoolShutdown, shutdown_cancel_pending_cancels_queued_jobs_while_runni
 TEST(ThreadPoolShutdown, cancel_pending_after_a_wait_cancels_what_is_still_queued) {
   constexpr int k_queued = 20;
   Gate gate{1};
-  gb::ThreadPool pool{{.threads = 1}};
+  gb::ThreadPool pool{{.workers = 1}};
   auto blockers = saturate(pool, gate);
   std::vector<gb::Future<int>> queued;
   for (int i = 0; i < k_queued; ++i) queued.push_back(pool.submit([i] { return i; }));
@@ -661,7 +661,7 @@ TEST(ThreadPoolShutdown, cancel_pending_after_a_wait_cancels_what_is_still_queue
 TEST(ThreadPoolShutdown, submit_after_shutdown_throws_shutdown_error_and_frees_the_call_once) {
   Lifetimes life;
   for (auto mode : {gb::ShutdownMode::wait, gb::ShutdownMode::cancel_pending}) {
-    gb::ThreadPool pool{{.threads = 2}};
+    gb::ThreadPool pool{{.workers = 2}};
     pool.shutdown(mode);
     EXPECT_THROW((void)pool.submit([t = Tracked{life, 1}] { return t.value(); }), gb::ShutdownError);
     EXPECT_THROW((void)pool.submit([](Tracked t) { return t.value(); }, Tracked{life, 2}), gb::ShutdownError);
@@ -684,7 +684,7 @@ TEST(ThreadPoolShutdown, jobs_running_during_shutdown_wait_can_still_fork_and_jo
   std::mutex orphans_mutex;
   std::vector<gb::Future<int>> orphans;  // children nobody waits for inside the pool
   Gate gate{2};
-  gb::ThreadPool pool{{.threads = 2}};
+  gb::ThreadPool pool{{.workers = 2}};
   auto blockers = saturate(pool, gate, [&](int i) {
     // Fork-join in flight: children, and grandchildren, submitted after shutdown began.
     std::vector<gb::Future<int>> children;
@@ -723,7 +723,7 @@ TEST(ThreadPoolShutdown, the_destructor_drains_the_queued_work) {
   Gate gate{2};
   std::vector<gb::Future<int>> queued;
   {
-    gb::ThreadPool pool{{.threads = 2}};
+    gb::ThreadPool pool{{.workers = 2}};
     auto blockers = saturate(pool, gate);
     for (int i = 0; i < k_queued; ++i) queued.push_back(pool.submit([i] { return i + 1; }));
     gate.open.count_down();
@@ -740,7 +740,7 @@ TEST(ThreadPoolShutdown, shutdown_from_a_job_stops_intake_and_the_destructor_joi
   std::vector<gb::Future<int>> later;
   std::atomic<bool> refused{false};
   {
-    gb::ThreadPool pool{{.threads = 2}};
+    gb::ThreadPool pool{{.workers = 2}};
     auto job = pool.submit([&] {
       pool.shutdown();  // from a job: no join (it would wait for itself)
       // A job of the pool may still submit; a stranger may not.
@@ -767,7 +767,7 @@ TEST(ThreadPoolLifetimes, a_jobs_captures_and_arguments_are_destroyed_exactly_on
   constexpr int k_jobs = 100;
   Lifetimes life;
   {
-    gb::ThreadPool pool{{.threads = 2}};
+    gb::ThreadPool pool{{.workers = 2}};
     std::vector<gb::Future<int>> futures;
     for (int i = 0; i < k_jobs; ++i) {
       if (i % 3 == 0)
@@ -804,7 +804,7 @@ TEST(ThreadPoolLifetimes, the_shared_state_outlives_the_pool_until_the_future_le
   Lifetimes life;
   gb::Future<Tracked> survivor;
   {
-    gb::ThreadPool pool{{.threads = 1}};
+    gb::ThreadPool pool{{.workers = 1}};
     survivor = pool.submit([&life] { return Tracked{life, 8}; });
   }
   EXPECT_EQ(life.alive(), 1);  // the result, held by the shared state
@@ -816,7 +816,7 @@ TEST(ThreadPoolLifetimes, the_shared_state_outlives_the_pool_until_the_future_le
 TEST(ThreadPoolLifetimes, a_failed_job_whose_future_was_dropped_is_reported_once_and_a_cancelled_one_not_at_all) {
   testing::internal::CaptureStderr();
   {
-    gb::ThreadPool pool{{.threads = 1}};
+    gb::ThreadPool pool{{.workers = 1}};
     { auto dropped = pool.submit([]() -> int { throw Failure("pool-dropped-5e1f"); }); }
     auto kept = pool.submit([]() -> int { throw Failure("pool-kept-5e1f"); });
     EXPECT_THROW((void)get_guarded(kept), Failure);
@@ -824,7 +824,7 @@ TEST(ThreadPoolLifetimes, a_failed_job_whose_future_was_dropped_is_reported_once
   }
   {
     Gate gate{1};
-    gb::ThreadPool pool{{.threads = 1}};
+    gb::ThreadPool pool{{.workers = 1}};
     auto blockers = saturate(pool, gate);
     { auto cancelled = pool.submit([]() -> int { throw Failure("never-runs-5e1f"); }); }
     std::jthread stopper([&] { pool.shutdown(gb::ShutdownMode::cancel_pending); });
@@ -845,7 +845,7 @@ TEST(ThreadPoolLifetimes, a_failed_job_whose_future_was_dropped_is_reported_once
 class PoolStress : public ::testing::TestWithParam<std::size_t> {};
 
 TEST_P(PoolStress, nested_fork_join_fib_gives_the_right_answer_without_deadlock) {
-  gb::ThreadPool pool{{.threads = GetParam()}};
+  gb::ThreadPool pool{{.workers = GetParam()}};
   auto root = pool.submit(fib, std::ref(pool), 20);
   EXPECT_EQ(get_guarded(root), 6765);
   EXPECT_EQ(fib(pool, 15), 610);  // from outside the pool too: only the submitted halves run there
@@ -853,7 +853,7 @@ TEST_P(PoolStress, nested_fork_join_fib_gives_the_right_answer_without_deadlock)
 
 TEST_P(PoolStress, a_chain_of_nested_waits_deeper_than_the_worker_count_finishes) {
   constexpr int k_depth = 200;
-  gb::ThreadPool pool{{.threads = GetParam()}};
+  gb::ThreadPool pool{{.workers = GetParam()}};
   auto root = pool.submit(chain, std::ref(pool), k_depth);
   EXPECT_EQ(get_guarded(root), k_depth);
 }
@@ -864,7 +864,7 @@ TEST_P(PoolStress, external_threads_and_nested_submits_complete_every_future_exa
   constexpr int k_total = k_external * k_per_thread;
   std::vector<std::atomic<int>> parent_runs(k_total), child_runs(k_total);
   std::atomic<int> wrong{0};
-  gb::ThreadPool pool{{.threads = GetParam()}};
+  gb::ThreadPool pool{{.workers = GetParam()}};
   {
     std::vector<std::jthread> submitters;
     for (int t = 0; t < k_external; ++t)
@@ -899,7 +899,7 @@ TEST_P(PoolStress, external_threads_and_nested_submits_complete_every_future_exa
 
 TEST_P(PoolStress, parallel_for_and_map_from_outside_and_from_workers_cover_every_index_once) {
   constexpr std::size_t k_n = 3001;
-  gb::ThreadPool pool{{.threads = GetParam()}};
+  gb::ThreadPool pool{{.workers = GetParam()}};
   std::vector<std::atomic<int>> outside(k_n), inside(k_n);
   pool.parallel_for(0, k_n, [&](std::size_t i) { outside[i].fetch_add(1); });
   auto nested = pool.submit([&] {
@@ -932,7 +932,7 @@ TEST_P(PoolStress, parallel_for_and_map_from_outside_and_from_workers_cover_ever
 TEST_P(PoolStress, as_many_jobs_as_workers_that_wait_for_each_other_all_run_at_once) {
   constexpr int k_rounds = 150;
   const std::size_t n = GetParam();
-  gb::ThreadPool pool{{.threads = n}};
+  gb::ThreadPool pool{{.workers = n}};
   int stuck_rounds = 0;
   for (int round = 0; round < k_rounds && stuck_rounds == 0; ++round) {
     // A pause of 0 to 120 us between rounds, so that rounds begin with the workers still
@@ -971,7 +971,7 @@ TEST_P(PoolStress, submits_racing_shutdown_either_throw_or_complete_before_shutd
   constexpr int k_rounds = 60;
   int lost = 0, accepted_total = 0;
   for (int round = 0; round < k_rounds; ++round) {
-    gb::ThreadPool pool{{.threads = GetParam()}};
+    gb::ThreadPool pool{{.workers = GetParam()}};
     std::vector<gb::Future<int>> accepted;
     std::atomic<bool> started{false};
     std::jthread submitter([&] {

@@ -34,7 +34,7 @@ int traced_square(int x) {
 
 }  // namespace
 
-GEARBOX_TASK(traced_square);
+GEARBOX_REMOTE(traced_square);
 
 namespace {
 
@@ -152,7 +152,7 @@ TEST(Trace, timestamps_follow_the_order_of_a_tasks_own_events) {
 TEST(Trace, thread_pool_jobs_are_slices_on_the_worker_threads) {
   constexpr int jobs = 20;
   const json trace = record([] {
-    gb::ThreadPool pool{{.threads = 2}};
+    gb::ThreadPool pool{{.workers = 2}};
     std::vector<gb::Future<int>> results;
     for (int i = 0; i < jobs; ++i) results.push_back(pool.submit([i] { return i; }));
     for (auto& r : results) r.get();
@@ -211,7 +211,7 @@ TEST(Trace, process_pool_calls_are_recorded_in_the_workers_and_merged_under_thei
   const json trace = record([] {
     gb::ProcessPool pool{{.workers = 2}};
     std::vector<gb::Future<int>> results;
-    for (int i = 0; i < calls; ++i) results.push_back(pool.submit(gb::task<traced_square>, i));
+    for (int i = 0; i < calls; ++i) results.push_back(pool.submit(gb::remote<traced_square>, i));
     for (int i = 0; i < calls; ++i) EXPECT_EQ(results[i].get(), i * i);
     pool.shutdown(gb::ShutdownMode::wait);  // the workers exit and leave their events
   });
@@ -220,7 +220,7 @@ TEST(Trace, process_pool_calls_are_recorded_in_the_workers_and_merged_under_thei
   std::set<int> pids;
   std::set<std::uint64_t> call_ids;
   for (const json& s : slices) {
-    EXPECT_EQ(s.at("name"), "traced_square");
+    EXPECT_EQ(s.at("name"), gb::remote<traced_square>.name());  // its qualified name
     EXPECT_NE(s.at("pid").get<int>(), ::getpid()) << "recorded in a worker";
     pids.insert(s.at("pid").get<int>());
     call_ids.insert(s.at("args").at("call").get<std::uint64_t>());

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "cli/duration_option.hpp"
 #include "experiment.hpp"
 #include "guide.hpp"
 #include "lab_format.hpp"
@@ -117,10 +118,9 @@ ExperimentCommands::ExperimentCommands(CLI::App& app) {
   m_compare->add_option("--work", c.work, "io, cpu, mixed or sleep (default: io)")
       ->check(CLI::IsMember({"io", "cpu", "mixed", "sleep"}));
   m_compare->add_option("--tasks", c.tasks, "how many tasks (default: 5)")->check(CLI::Range(1, 100000));
-  m_compare->add_option("--wait", c.wait_s, "seconds each task waits (io, sleep, mixed; default: 2)")
-      ->check(CLI::Range(0.0, 600.0));
-  m_compare->add_option("--cost", c.cost_s, "seconds of computing per task (cpu, mixed; default: 0.5)")
-      ->check(CLI::Range(0.0, 600.0));
+  const cli::DurationRange up_to_ten_minutes{std::chrono::seconds(0), std::chrono::minutes(10)};
+  cli::add_duration_option(*m_compare, "--wait", c.wait, "how long each task waits, in io, sleep and mixed work", up_to_ten_minutes);
+  cli::add_duration_option(*m_compare, "--cost", c.cost, "computing time per task, in cpu and mixed work", up_to_ten_minutes);
   m_compare->add_option("--models", c.models, "comma-separated: seq,threads,async,procs,async+procs");
   m_compare->add_flag("--json", c.json, "print one JSON object");
   m_compare->add_flag("--timeline", c.timeline, "draw each model's timeline");
@@ -172,7 +172,8 @@ int ExperimentCommands::run_compare() const {
   const double units_per_second = computes(work) ? calibrate_units_per_second() : 0;
   std::optional<SlowService> service;
   if (work == Work::io || work == Work::mixed) service.emplace();
-  const WorkSpec spec = make_spec(work, c.tasks, c.wait_s, c.cost_s, units_per_second, service ? service->port() : 0);
+  const double cost_s = c.cost.count();
+  const WorkSpec spec = make_spec(work, c.tasks, c.wait.count(), cost_s, units_per_second, service ? service->port() : 0);
   const bool traced = c.timeline || !c.trace.empty() || !c.svg.empty();
   const std::filesystem::path dir = traced ? make_trace_dir() : std::filesystem::path{};
   const unsigned cores = machine_cores();
@@ -181,10 +182,10 @@ int ExperimentCommands::run_compare() const {
   if (c.json) {
     RunOptions options;
     options.trace_dir = dir;
-    e = run_experiment(spec, c.cost_s, models, options);
+    e = run_experiment(spec, cost_s, models, options);
   } else {
     std::printf("%d %s task(s) on %u cores\n", c.tasks, c.work.c_str(), cores);
-    e = run_and_report_progress(spec, c.cost_s, models, dir);
+    e = run_and_report_progress(spec, cost_s, models, dir);
   }
   const bool several = models.size() > 1;
   for (const auto& r : e.results) {

@@ -3,15 +3,17 @@
 //   gearbox-lab                      the demonstration: I/O-bound, CPU-bound, mixed work,
 //                                    each under every model, with tables, timelines and
 //                                    a verdict (about 35 s; --quick: a few seconds)
-//   gearbox-lab compare --work io|cpu|mixed|sleep --tasks N --wait D --cost C
+//   gearbox-lab compare --work io|cpu|mixed|sleep --tasks N --wait D --cost D
 //                       [--models seq,threads,async,procs,async+procs] [--json]
 //                       [--timeline] [--trace FILE] [--svg FILE]
 //   gearbox-lab guide                when to use which model, with this machine's figures
 //   gearbox-lab run-model ...        (internal) one model in this process, for compare
 //
+// D is a duration: 2s, 500ms, 1.5 (seconds), 250us, 1m (see gearbox/parse_duration.hpp).
 // Registered on the app by the constructor; run() runs the one that was chosen.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -32,8 +34,8 @@ private:
   struct Compare {
     std::string work = "io";
     int tasks = 5;
-    double wait_s = 2.0;
-    double cost_s = 0.5;
+    std::chrono::duration<double> wait{2.0};
+    std::chrono::duration<double> cost{0.5};
     std::string models = "seq,threads,async,procs";
     bool json = false;
     bool timeline = false;

@@ -137,8 +137,8 @@ std::uint64_t lab_compute(int index, std::uint64_t units) {
 
 }  // namespace
 
-GEARBOX_TASK(lab_task_blocking);
-GEARBOX_TASK(lab_compute);
+GEARBOX_REMOTE(lab_task_blocking);
+GEARBOX_REMOTE(lab_compute);
 
 namespace gearbox::lab {
 namespace {
@@ -173,7 +173,7 @@ Task<std::uint64_t> lab_task_async(const WorkSpec& spec, int index, ProcessPool*
   if (spec.work == Work::sleep) co_await sleep_for(std::chrono::milliseconds(spec.wait_ms));
   if (!computes(spec.work)) co_return 0;
   if (!offload) co_return count_primes(spec.units);  // on the loop's own thread
-  Future<std::uint64_t> computed = offload->submit(gearbox::task<lab_compute>, index, spec.units);
+  Future<std::uint64_t> computed = offload->submit(gearbox::remote<lab_compute>, index, spec.units);
   const std::uint64_t primes = co_await computed;
   co_return primes;
 }
@@ -229,7 +229,7 @@ ModelRun run_model(const WorkSpec& spec, Model model) {
       }
       break;
     case Model::threads: {
-      ThreadPool pool{{.threads = pool_size(spec)}};
+      ThreadPool pool{{.workers = pool_size(spec)}};
       collect(run, spec.tasks, [&](int i) { return pool.submit(lab_task_blocking, work, i, port, spec.wait_ms, spec.units); });
       pool.shutdown(ShutdownMode::wait);
       break;
@@ -242,7 +242,7 @@ ModelRun run_model(const WorkSpec& spec, Model model) {
     case Model::processes: {
       ProcessPool pool{{.workers = pool_size(spec)}};
       collect(run, spec.tasks, [&](int i) {
-        return pool.submit(gearbox::task<lab_task_blocking>, work, i, port, spec.wait_ms, spec.units);
+        return pool.submit(gearbox::remote<lab_task_blocking>, work, i, port, spec.wait_ms, spec.units);
       });
       pool.shutdown(ShutdownMode::wait);
       break;

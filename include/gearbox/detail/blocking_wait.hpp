@@ -6,7 +6,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <exception>
 #include <optional>
 
 namespace gearbox::detail {
@@ -25,9 +24,5 @@ void wake_one(std::atomic<std::uint32_t>& word) noexcept;
 bool help_pool_once() noexcept;
 // True if the calling thread is a ThreadPool worker.
 bool on_pool_worker() noexcept;
-
-// Reports a failure that nobody observed outside any loop (a Future dropped without get).
-// Default: prints it to stderr.
-void report_unobserved(std::exception_ptr error) noexcept;
 
 }  // namespace gearbox::detail

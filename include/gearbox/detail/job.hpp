@@ -8,6 +8,12 @@
 
 namespace gearbox::detail {
 
+// How the job that just ran on this thread ended, for the pool that ran it to count
+// (EngineStats). A job that produces a result (SubmitJob) sets it as it ends; the pool
+// resets it to `completed` before each job, so jobs that never set it count as completed.
+enum class JobOutcome : unsigned char { completed, failed, cancelled };
+inline thread_local JobOutcome t_job_outcome = JobOutcome::completed;
+
 struct Job {
   using RunFn = void (*)(Job*) noexcept;
   explicit Job(RunFn run) noexcept : m_run(run) {}

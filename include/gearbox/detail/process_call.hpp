@@ -23,7 +23,7 @@
 
 #include <gearbox/future.hpp>
 #include <gearbox/process/codec.hpp>
-#include <gearbox/process/result_stream.hpp>
+#include <gearbox/result_stream.hpp>
 #include <gearbox/process/shared_buffer.hpp>
 
 namespace gearbox::detail {
@@ -35,7 +35,7 @@ struct StopPoke {
   void operator()() const noexcept { poke(pool); }
 };
 
-// One unit sent to a worker: a task call, or a chunk of calls. Owned by the pool from
+// One unit sent to a worker: a call, or a chunk of calls. Owned by the pool from
 // enqueue until it calls complete() or fail() (exactly one, once, from the dispatcher
 // thread or a thread calling cancel/shutdown), which disposes of it.
 class ProcessCall {
@@ -44,6 +44,9 @@ public:
   // `result` is the encoded result; its descriptors are in the current DecodeScope.
   virtual void complete(std::string_view result) noexcept = 0;
   virtual void fail(std::exception_ptr error) noexcept = 0;
+  // Called by the pool before it sends the call to a worker: false if the caller withdrew
+  // it (Future::cancel), and then the pool only disposes of it (fail() without effect).
+  virtual bool claim() noexcept { return true; }
 
   std::string name;
   std::string args;                                 // encoded arguments
@@ -51,6 +54,7 @@ public:
   std::vector<std::shared_ptr<const void>> owners;
   SharedBuffer spill;                               // the arguments, when too large to send inline
   bool chunk = false;                               // args: a vector of argument tuples
+  std::size_t units = 1;                            // elements of a chunk, for EngineStats
   std::chrono::milliseconds timeout{0};
   int retries = -1;
   std::stop_token stop_token;
@@ -68,14 +72,14 @@ public:
   std::uint64_t m_id = 0;
   std::chrono::steady_clock::time_point m_deadline{};
   bool m_timed_out = false;
-  double* m_run_time_us = nullptr;  // the pool's estimate for this task name
+  double* m_run_time_us = nullptr;  // the pool's estimate for this function name
   std::optional<std::stop_callback<StopPoke>> m_stop_callback;  // while the pool holds the call
 };
 
 template <class R>
 R decode_result(std::string_view bytes) {
   if constexpr (std::is_void_v<R>) {
-    if (!bytes.empty()) throw std::runtime_error("gearbox: a void task returned bytes");
+    if (!bytes.empty()) throw std::runtime_error("gearbox: a void remote function returned bytes");
   } else {
     return decode<R>(bytes);
   }
@@ -85,7 +89,13 @@ R decode_result(std::string_view bytes) {
 template <class R>
 class SubmitCall final : public FutureState<R>, public ProcessCall {
 public:
+  SubmitCall() noexcept { this->make_cancellable(); }
+  bool claim() noexcept override { return FutureState<R>::claim(); }
   void complete(std::string_view result) noexcept override {
+    if (!claim()) {  // cannot happen after a send (claimed then); kept for symmetry with fail()
+      this->release();
+      return;
+    }
     try {
       if constexpr (std::is_void_v<R>) {
         decode_result<R>(result);
@@ -99,7 +109,7 @@ public:
     this->release();
   }
   void fail(std::exception_ptr error) noexcept override {
-    this->set_exception(std::move(error));
+    if (claim()) this->set_exception(std::move(error));  // else: withdrawn, it holds Cancelled
     this->release();
   }
 };
@@ -189,7 +199,7 @@ public:
       if constexpr (std::is_same_v<Item, R>)
         m_state->deliver(std::move(values[i]));
       else
-        m_state->deliver(Item{m_offset + i, std::move(values[i])});
+        m_state->deliver(Item{m_offset + i, std::in_place, std::move(values[i])});
     }
     delete this;
   }
@@ -210,8 +220,8 @@ private:
   std::size_t m_count;
 };
 
-// The argument tuple of a task from one element of a range: the element itself for a
-// one-parameter task, else a tuple of all the arguments.
+// The argument tuple of a remote function from one element of a range: the element itself for a
+// one-parameter function, else a tuple of all the arguments.
 template <class Arguments, class Element>
 Arguments arguments_from(Element&& element) {
   if constexpr (std::tuple_size_v<Arguments> == 1)

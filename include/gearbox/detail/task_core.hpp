@@ -65,6 +65,9 @@ public:
   TaskCore& operator=(const TaskCore&) = delete;
 
   Loop& loop() const noexcept { return *m_loop; }
+  // Runs `runnable` on this task's loop at its next turn (Loop::post). Thread-safe: how
+  // another thread's completion reaches the task.
+  void post_to_loop(Runnable* runnable) const noexcept;
   bool done() const noexcept { return m_state == State::done; }
   bool cancel_requested() const noexcept { return m_cancel_requested; }
 

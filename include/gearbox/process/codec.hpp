@@ -138,7 +138,7 @@ T decode(std::string_view bytes) {
   return value;
 }
 
-// The arguments of a task did not decode (reported as RemoteError "gearbox::BadArguments").
+// The arguments of a call did not decode (reported as RemoteError "gearbox::BadArguments").
 struct BadArguments : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -8,7 +8,7 @@
 //
 // A ProcessPool starts its workers by running the program's own executable
 // (/proc/self/exe) with a marker argument. In such a process init() never returns: it
-// serves the tasks its pool sends (by the names in the task registry) and then exits.
+// serves the calls its pool sends (by the names in the registry of remote functions) and then exits.
 // In any other process it returns at once. A ProcessPool refuses to start (logic_error)
 // in a program that has not called init(), rather than spawning copies of main.
 //

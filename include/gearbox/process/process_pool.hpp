@@ -1,12 +1,12 @@
-// ProcessPool: runs registered functions in worker processes (Python's
+// ProcessPool: runs remote functions (registry.hpp) in worker processes (Python's
 // ProcessPoolExecutor / multiprocessing.Pool), so that a crash, a leak or a corrupted heap
 // stays inside one worker.
 //
 //   int main(int argc, char** argv) {
 //     gb::init(argc, argv);                                   // workers never return from here
 //     gb::ProcessPool pool{{.workers = 4}};
-//     gb::Future<int> f = pool.submit(gb::task<square>, 7);   // f.get(), or co_await f
-//     auto all = pool.map(gb::task<square>, inputs).get();    // ordered results
+//     gb::Future<int> f = pool.submit(gb::remote<square>, 7);  // f.get(), or co_await f
+//     auto all = pool.map(gb::remote<square>, inputs).get();    // ordered results
 //   }
 //
 // Workers are copies of this executable started with posix_spawn (registry.hpp says which
@@ -22,35 +22,42 @@
 // loops, and must keep running while those loops are busy or blocked; a Future's
 // completion is thread-safe and resumes an awaiting loop task on its own loop anyway.
 // Submission does not wake the dispatcher: the caller itself sends to an idle worker (one
-// hop fewer on the latency path); tasks that queue up behind busy workers are sent by
+// hop fewer on the latency path); calls that queue up behind busy workers are sent by
 // the dispatcher, many per message, each time results come back (automatic batching: the
 // deeper the queue, the bigger the messages; a worker answers a message with one message).
-// How many calls a worker holds is adapted to how long each task (by name) takes: about
-// a millisecond of work, and one call ahead for calls under 100 ms, so that a worker
-// never idles waiting for its next call while long tasks are not stuck behind a busy one.
-// The dispatcher is woken by a submitter only for a task with a deadline or a stop request.
+// How many calls a worker holds is adapted to how long each function (by name) takes:
+// about a millisecond of work, and one call ahead for calls under 100 ms, so that a worker
+// never idles waiting for its next call while long calls are not stuck behind a busy one.
+// The dispatcher is woken by a submitter only for a call with a deadline or a stop request.
 //
 // Failures:
-//  - A worker that dies fails only the task it was running, with WorkerCrashed (signal or
-//    exit code, pid), or retries it (TaskOptions::retries). Tasks queued behind it in the
-//    same worker are sent again elsewhere; so are tasks it finished but whose results it
-//    had not sent yet (they run again: tasks should be idempotent where that matters).
+//  - A worker that dies fails only the call it was running, with WorkerCrashed (signal or
+//    exit code, pid), or retries it (CallOptions::retries). Calls queued behind it in the
+//    same worker are sent again elsewhere; so are calls it finished but whose results it
+//    had not sent yet (they run again: remote functions should be idempotent where that
+//    matters).
 //    The worker is replaced, unless more than max_restarts crashes happen within
-//    restart_window: then the pool stops and every task fails with ShutdownError saying
+//    restart_window: then the pool stops and every call fails with ShutdownError saying
 //    so, instead of spawning workers in a loop.
-//  - A task with a timeout is sent to an idle worker on its own; when it runs out, that
-//    worker is killed (pidfd_send_signal) and the task fails with TimeoutError.
-//  - An exception thrown by a task comes back as RemoteError (type name, message, pid);
-//    an unknown task name or arguments that do not decode, likewise.
+//  - A call with a timeout is sent to an idle worker on its own; when it runs out, that
+//    worker is killed (pidfd_send_signal) and the call fails with TimeoutError.
+//  - An exception thrown by a remote function comes back as RemoteError (type name,
+//    message, pid); an unknown function name or arguments that do not decode, likewise.
 //  - A malformed message from a worker counts as its crash.
 //
 // Thread-safety: every member may be called from any thread at once, except the
 // destructor. A future's result arrives on the dispatcher thread: get() wakes a blocked
 // thread; a task of a Loop that co_awaits it resumes on its own loop; another coroutine
 // resumes on the dispatcher thread (do not block there).
-// Destruction: the destructor is shutdown(ShutdownMode::cancel_pending): it never waits for
-// running tasks. Call shutdown(ShutdownMode::wait) first to let queued work finish. Every
-// worker is reaped before the destructor returns: no zombie, no descriptor left open.
+// Cancellation: Future::cancel() withdraws a call not yet sent to a worker (it then never
+// runs); CallOptions::stop_token does the same from a std::stop_source; a task on a loop
+// that is cancelled while it awaits a call withdraws it too. A call already in a worker
+// runs on, unless its timeout kills the worker or terminate() kills them all.
+// Destruction: the destructor is shutdown(ShutdownMode::wait), as ThreadPool's is (and as
+// Python's `with` block): queued and running calls finish first, so a call that never ends
+// keeps it waiting. For a pool that must stop now, call terminate() (or give calls a
+// timeout). Every worker is reaped before the destructor returns: no zombie, no descriptor
+// left open.
 #pragma once
 
 #include <chrono>
@@ -73,31 +80,32 @@
 #include <vector>
 
 #include <gearbox/detail/process_call.hpp>
+#include <gearbox/engine_stats.hpp>
 #include <gearbox/error.hpp>
 #include <gearbox/future.hpp>
 #include <gearbox/process/codec.hpp>
 #include <gearbox/process/init.hpp>
 #include <gearbox/process/registry.hpp>
-#include <gearbox/process/result_stream.hpp>
 #include <gearbox/process/shared_buffer.hpp>
-#include <gearbox/thread_pool.hpp>  // ShutdownMode
+#include <gearbox/result_stream.hpp>
+#include <gearbox/shutdown_mode.hpp>
 
 namespace gearbox {
 
 struct ProcessPoolOptions {
   std::size_t workers = 0;                   // 0: one per hardware thread
-  std::chrono::milliseconds task_timeout{0};  // default per-task timeout; 0: none
-  int retries = 0;                            // default retries of a task whose worker crashed
-  std::size_t max_tasks_per_child = 0;        // a worker is replaced after this many tasks; 0: never
-  std::string initializer = {};               // a registered void() task each worker runs first
+  std::chrono::milliseconds call_timeout{0};  // default per-call timeout; 0: none
+  int retries = 0;                            // default retries of a call whose worker crashed
+  std::size_t max_calls_per_child = 0;        // a worker is replaced after this many calls; 0: never
+  std::string initializer = {};               // a remote void() function each worker runs first
   int max_restarts = 10;                      // crashes tolerated within restart_window
   std::chrono::milliseconds restart_window{std::chrono::seconds{10}};
 };
 
-struct TaskOptions {
-  std::chrono::milliseconds timeout{0};  // 0: the pool's task_timeout
+struct CallOptions {
+  std::chrono::milliseconds timeout{0};  // 0: the pool's call_timeout
   int retries = -1;                      // -1: the pool's retries
-  std::stop_token stop_token = {};       // a stop request cancels the task if it is still queued
+  std::stop_token stop_token = {};       // a stop request cancels the call if it is still queued
 };
 
 
@@ -106,7 +114,7 @@ public:
   // Starts the workers (and waits until they are spawned, not until they are ready).
   // std::logic_error if gb::init was not called; IoError if a worker cannot be spawned.
   explicit ProcessPool(ProcessPoolOptions options = {});
-  // shutdown(ShutdownMode::cancel_pending): see the header comment. Never hangs.
+  // shutdown(ShutdownMode::wait): see the header comment.
   ~ProcessPool();
   ProcessPool(const ProcessPool&) = delete;
   ProcessPool& operator=(const ProcessPool&) = delete;
@@ -117,24 +125,24 @@ public:
   // encoded on the calling thread (an encoding error throws here). ShutdownError after
   // shutdown (or once the restart limit stopped the pool).
   template <auto Fn, class... A>
-  auto submit(TaskRef<Fn> fn, A&&... args) {
-    return submit(TaskOptions{}, fn, std::forward<A>(args)...);
+  auto submit(RemoteRef<Fn> fn, A&&... args) {
+    return submit(CallOptions{}, fn, std::forward<A>(args)...);
   }
   template <auto Fn, class... A>
-  auto submit(const TaskOptions& options, TaskRef<Fn> fn, A&&... args) {
-    using Sig = typename TaskRef<Fn>::signature;
+  auto submit(const CallOptions& options, RemoteRef<Fn> fn, A&&... args) {
+    using Sig = typename RemoteRef<Fn>::signature;
     static_assert(std::is_constructible_v<typename Sig::arguments, A&&...>,
-                  "gearbox: these arguments do not convert to the task's parameters");
+                  "gearbox: these arguments do not convert to the remote function's parameters");
     return submit_encoded<typename Sig::result>(options, fn.name(), typename Sig::arguments(std::forward<A>(args)...));
   }
   // By name: the arguments are encoded as they are given (their decayed types) and the
-  // worker checks them against the task's parameters (RemoteError "gearbox::BadArguments").
+  // worker checks them against the function's parameters (RemoteError "gearbox::BadArguments").
   template <class R, class... A>
   Future<R> submit(std::string_view name, A&&... args) {
-    return submit<R>(TaskOptions{}, name, std::forward<A>(args)...);
+    return submit<R>(CallOptions{}, name, std::forward<A>(args)...);
   }
   template <class R, class... A>
-  Future<R> submit(const TaskOptions& options, std::string_view name, A&&... args) {
+  Future<R> submit(const CallOptions& options, std::string_view name, A&&... args) {
     return submit_encoded<R>(options, std::string(name), std::tuple<std::decay_t<A>...>(std::forward<A>(args)...));
   }
 
@@ -143,10 +151,10 @@ public:
   // the earliest element that failed, once every element has ended. `chunk` elements go to
   // a worker as one call (messages are batched anyway; a chunk is retried as a whole).
   template <auto Fn, std::ranges::input_range Range>
-  auto map(TaskRef<Fn> fn, Range&& range, std::size_t chunk = 1) {
-    using R = typename TaskRef<Fn>::signature::result;
-    static_assert(!std::is_void_v<R>, "gearbox: map needs a task that returns a value");
-    auto inputs = collect<typename TaskRef<Fn>::signature::arguments>(std::forward<Range>(range));
+  auto map(RemoteRef<Fn> fn, Range&& range, std::size_t chunk = 1) {
+    using R = typename RemoteRef<Fn>::signature::result;
+    static_assert(!std::is_void_v<R>, "gearbox: map needs a function that returns a value");
+    auto inputs = collect<typename RemoteRef<Fn>::signature::arguments>(std::forward<Range>(range));
     check_open();
     const std::size_t count = inputs.size();
     chunk = chunk == 0 ? 1 : chunk;
@@ -170,32 +178,39 @@ public:
   // fn on every element of `range`, the results in the order they complete (see
   // result_stream.hpp). A failed element makes its next() rethrow its error.
   template <auto Fn, std::ranges::input_range Range>
-  auto imap_unordered(TaskRef<Fn> fn, Range&& range, std::size_t chunk = 1) {
-    using R = detail::chunk_value_t<typename TaskRef<Fn>::signature::result>;
+  auto imap_unordered(RemoteRef<Fn> fn, Range&& range, std::size_t chunk = 1) {
+    using R = detail::chunk_value_t<typename RemoteRef<Fn>::signature::result>;
     return stream<Fn, R, R>(fn, std::forward<Range>(range), chunk);
   }
   // The same, as Completed{index, outcome} in the order they complete (Python's
   // concurrent.futures.as_completed over a list of submits).
   template <auto Fn, std::ranges::input_range Range>
-  auto as_completed(TaskRef<Fn> fn, Range&& range) {
-    using R = detail::chunk_value_t<typename TaskRef<Fn>::signature::result>;
+  auto as_completed(RemoteRef<Fn> fn, Range&& range) {
+    using R = detail::chunk_value_t<typename RemoteRef<Fn>::signature::result>;
     return stream<Fn, R, Completed<R>>(fn, std::forward<Range>(range), 1);
   }
 
-  // Cancels every task still queued (not yet sent to a worker): their futures fail with
-  // Cancelled. Returns how many. Running tasks are not affected.
+  // Cancels every call still queued (not yet sent to a worker): their futures fail with
+  // Cancelled. Returns how many. Running calls are not affected.
   std::size_t cancel_pending();
 
-  // wait: no new tasks; queued and running ones finish; then the workers exit.
-  // cancel_pending: queued tasks fail with Cancelled, workers are killed and their running
-  // tasks fail with Cancelled. Both return once every worker has been reaped. Idempotent.
+  // Stops the intake (submit throws ShutdownError), then (shutdown_mode.hpp):
+  // wait: queued and running calls finish; cancel_pending: queued calls fail with
+  // Cancelled, running ones finish. The workers then exit. Returns once every worker has
+  // been reaped. Idempotent; a later terminate() still kills what runs.
   void shutdown(ShutdownMode mode = ShutdownMode::wait);
+  // Stops now (multiprocessing.Pool.terminate): queued calls fail with Cancelled, every
+  // worker is killed and its running calls fail with Cancelled. Returns once every worker
+  // has been reaped. Idempotent.
+  void terminate();
 
-  // For tests and monitoring: the pids of the live workers, and counters.
+  // For tests and monitoring: the pids of the live workers, and counters. A unit of the
+  // engine's figures (engine_stats.hpp) is a submitted call or one element of a map or
+  // stream.
   std::vector<int> worker_pids() const;
-  struct Stats {
+  struct Stats : EngineStats {
     std::size_t crashes = 0;   // workers that died unexpectedly (timeouts excluded)
-    std::size_t timeouts = 0;  // workers killed for a task's timeout
+    std::size_t timeouts = 0;  // workers killed for a call's timeout
     std::size_t spawned = 0;   // workers started, replacements included
   };
   Stats stats() const;
@@ -204,13 +219,14 @@ private:
   struct Impl;
 
   void check_open() const;
+  void join_dispatcher();
   // Takes ownership of the calls (on failure they are failed, not leaked).
   void enqueue(detail::ProcessCall* call);
   void enqueue(std::vector<detail::ProcessCall*>& calls);
-  void prepare(detail::ProcessCall& call, const TaskOptions& options) const;
+  void prepare(detail::ProcessCall& call, const CallOptions& options) const;
 
   template <class R, class Arguments>
-  Future<R> submit_encoded(const TaskOptions& options, std::string name, const Arguments& arguments) {
+  Future<R> submit_encoded(const CallOptions& options, std::string name, const Arguments& arguments) {
     check_open();
     auto* call = new detail::SubmitCall<R>();
     Future<R> future = detail::FutureAccess::make<R>(call);
@@ -240,9 +256,10 @@ private:
     try {
       call->name = std::move(name);
       call->chunk = true;
+      call->units = count;
       call->encode(std::vector<Arguments>(inputs.begin() + static_cast<std::ptrdiff_t>(offset),
                                           inputs.begin() + static_cast<std::ptrdiff_t>(offset + count)));
-      prepare(*call, TaskOptions{});
+      prepare(*call, CallOptions{});
     } catch (...) {
       call->fail(std::current_exception());
       return nullptr;
@@ -251,8 +268,8 @@ private:
   }
 
   template <auto Fn, class R, class Item, class Range>
-  ResultStream<Item> stream(TaskRef<Fn> fn, Range&& range, std::size_t chunk) {
-    auto inputs = collect<typename TaskRef<Fn>::signature::arguments>(std::forward<Range>(range));
+  ResultStream<Item> stream(RemoteRef<Fn> fn, Range&& range, std::size_t chunk) {
+    auto inputs = collect<typename RemoteRef<Fn>::signature::arguments>(std::forward<Range>(range));
     check_open();
     chunk = chunk == 0 ? 1 : chunk;
     auto state = std::make_shared<detail::StreamState<Item>>(inputs.size());

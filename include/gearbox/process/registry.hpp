@@ -1,17 +1,28 @@
-// The task registry: functions a ProcessPool worker can run, by name. A worker is a new
-// process running the same executable, so it knows exactly the functions registered by
-// static initialisers (or in main before gb::init): register at namespace scope.
+// The registry of remote functions: the functions a ProcessPool worker can run, by name.
+// A worker is a new process running the same executable, so it knows exactly the
+// functions registered by static initialisers (or in main before gb::init): register at
+// namespace scope.
 //
-//   int square(int x) { return x * x; }
-//   GEARBOX_TASK(square);                                   // registered as "square"
+//   namespace imaging { Image blur(Image img, int radius); }
+//   GEARBOX_REMOTE(imaging::blur);                          // registered as "imaging::blur"
 //   ...
-//   gb::Future<int> f = pool.submit(gb::task<square>, 7);   // type-checked call
-//   gb::Future<int> g = pool.submit<int>("square", 7);      // by name, checked in the worker
+//   gb::Future<Image> f = pool.submit(gb::remote<imaging::blur>, img, 3);  // type-checked
+//   gb::Future<Image> g = pool.submit<Image>("blur", img, 3);  // by name, checked in the worker
 //
-// A task is a plain function (not a lambda with captures: a worker cannot receive them).
-// Its parameters are decoded from the arguments and its result is encoded back with the
-// codec (codec.hpp): each must be default-constructible and serializable by cereal. A
-// task may return void. Exceptions it throws come back as RemoteError.
+// Vocabulary: a *remote function* is a registered plain function; a *call* is one
+// invocation of it in a worker (submit, or one element of map). "Task" means a coroutine
+// (gb::Task) everywhere in gearbox, never a call.
+//
+// Names: a function is registered under its fully qualified name, whatever the spelling
+// of the macro's argument ("imaging::blur", "{anonymous}::square" for a function in an
+// unnamed namespace), so two functions of the same name in different namespaces never
+// collide. A lookup by name takes the qualified name or any unambiguous tail of it
+// ("blur"); a tail that fits several functions is refused, naming them.
+//
+// A remote function is a plain function (not a lambda with captures: a worker cannot
+// receive them). Its parameters are decoded from the arguments and its result is encoded
+// back with the codec (codec.hpp): each must be default-constructible and serializable by
+// cereal. It may return void. Exceptions it throws come back as RemoteError.
 //
 // Thread-safety: registering is for static initialisation (or single-threaded start-up);
 // lookups are thread-safe once the pool exists.
@@ -38,41 +49,50 @@ namespace detail {
 // Any function pointer, stored type-erased; cast back to its real type to call it.
 using AnyFunction = void (*)();
 
-// Runs a task on encoded arguments: decodes them from `args` (descriptors come from the
+// Runs a remote function on encoded arguments: decodes them from `args` (descriptors come from the
 // current DecodeScope), calls `function` and appends the encoded result to `result`
-// (descriptors go to the current EncodeScope). Throws what the task or the codec throws.
-using TaskInvoker = void (*)(AnyFunction function, std::string_view args, std::string& result);
+// (descriptors go to the current EncodeScope). Throws what the function or the codec throws.
+using RemoteInvoker = void (*)(AnyFunction function, std::string_view args, std::string& result);
 
-struct TaskEntry {
+struct RemoteEntry {
   AnyFunction function = nullptr;
-  TaskInvoker invoke = nullptr;        // arguments: a tuple of the parameters
-  TaskInvoker invoke_chunk = nullptr;  // arguments: a vector of such tuples; result: a vector
+  RemoteInvoker invoke = nullptr;        // arguments: a tuple of the parameters
+  RemoteInvoker invoke_chunk = nullptr;  // arguments: a vector of such tuples; result: a vector
 };
 
 // Throws std::logic_error for a name registered twice with different functions.
-void register_task_entry(std::string name, TaskEntry entry);
-// Thread-safe after static initialisation.
-const TaskEntry* find_task(std::string_view name) noexcept;
+void register_remote_entry(std::string name, RemoteEntry entry);
+// The function registered as `name`, or as a name of which `name` is the only tail that
+// follows a "::" (see the header comment). Null if none or several: then `why`, if given,
+// says which. Thread-safe after static initialisation.
+const RemoteEntry* find_remote(std::string_view name, std::string* why = nullptr);
 // The name `function` was registered under, or empty.
 std::string registered_name(AnyFunction function);
 
+// The fully qualified name of the function Fn, as the compiler spells it.
+std::string_view qualified_name_from(std::string_view pretty_function) noexcept;
+template <auto Fn>
+std::string_view qualified_name() noexcept {
+  return qualified_name_from(__PRETTY_FUNCTION__);
+}
+
 template <class F>
-struct task_signature;
+struct remote_signature;
 template <class R, class... P>
-struct task_signature<R (*)(P...)> {
+struct remote_signature<R (*)(P...)> {
   using result = R;
   using arguments = std::tuple<std::decay_t<P>...>;
 };
 template <class R, class... P>
-struct task_signature<R (*)(P...) noexcept> : task_signature<R (*)(P...)> {};
+struct remote_signature<R (*)(P...) noexcept> : remote_signature<R (*)(P...)> {};
 
-// What a task's result is stored as in a chunk (void becomes an empty placeholder).
+// What a remote function's result is stored as in a chunk (void becomes an empty placeholder).
 template <class R>
 using chunk_value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
 template <class F>
-void invoke_task(AnyFunction function, std::string_view args, std::string& result) {
-  using Sig = task_signature<F>;
+void invoke_remote(AnyFunction function, std::string_view args, std::string& result) {
+  using Sig = remote_signature<F>;
   auto fn = reinterpret_cast<F>(function);
   auto arguments = decode_arguments<typename Sig::arguments>(args);
   if constexpr (std::is_void_v<typename Sig::result>) {
@@ -83,8 +103,8 @@ void invoke_task(AnyFunction function, std::string_view args, std::string& resul
 }
 
 template <class F>
-void invoke_task_chunk(AnyFunction function, std::string_view args, std::string& result) {
-  using Sig = task_signature<F>;
+void invoke_remote_chunk(AnyFunction function, std::string_view args, std::string& result) {
+  using Sig = remote_signature<F>;
   auto fn = reinterpret_cast<F>(function);
   auto chunk = decode_arguments<std::vector<typename Sig::arguments>>(args);
   std::vector<chunk_value_t<typename Sig::result>> results;
@@ -102,33 +122,43 @@ void invoke_task_chunk(AnyFunction function, std::string_view args, std::string&
 
 }  // namespace detail
 
-// The name of a registered function, as a value: pool.submit(gb::task<fn>, args...).
+// A remote function, as a value: pool.submit(gb::remote<fn>, args...).
 template <auto Fn>
-struct TaskRef {
+struct RemoteRef {
   static_assert(std::is_pointer_v<decltype(Fn)> && std::is_function_v<std::remove_pointer_t<decltype(Fn)>>,
-                "gearbox: a process-pool task is a plain function");
-  using signature = detail::task_signature<decltype(Fn)>;
+                "gearbox: a remote function is a plain function (gb::remote<fn>, fn registered with GEARBOX_REMOTE)");
+  using signature = detail::remote_signature<decltype(Fn)>;
   // The registered name; empty if fn was never registered (looked up once: register
-  // before the first use, as GEARBOX_TASK does).
+  // before the first use, as GEARBOX_REMOTE does).
   const std::string& name() const {
     static const std::string registered = detail::registered_name(reinterpret_cast<detail::AnyFunction>(Fn));
     return registered;
   }
 };
 template <auto Fn>
-inline constexpr TaskRef<Fn> task{};
+inline constexpr RemoteRef<Fn> remote{};
 
 // Registers `fn` under `name`; returns true (for use in a static initialiser).
 template <class R, class... P>
-bool register_task(std::string name, R (*fn)(P...)) {
+bool register_remote(std::string name, R (*fn)(P...)) {
   using F = R (*)(P...);
-  detail::register_task_entry(std::move(name), {reinterpret_cast<detail::AnyFunction>(fn),
-                                                &detail::invoke_task<F>, &detail::invoke_task_chunk<F>});
+  detail::register_remote_entry(std::move(name), {reinterpret_cast<detail::AnyFunction>(fn),
+                                                  &detail::invoke_remote<F>, &detail::invoke_remote_chunk<F>});
   return true;
+}
+// Registers Fn under its fully qualified name.
+template <auto Fn>
+bool register_remote() {
+  return register_remote(std::string(detail::qualified_name<Fn>()), Fn);
 }
 
 }  // namespace gearbox
 
-// GEARBOX_TASK(fn); at namespace scope: registers the function fn under the name "fn".
-#define GEARBOX_TASK(fn)                                                                       \
-  [[maybe_unused]] static const bool gearbox_task_registered_##fn = ::gearbox::register_task(#fn, &fn)
+#define GEARBOX_DETAIL_CONCAT_(a, b) a##b
+#define GEARBOX_DETAIL_CONCAT(a, b) GEARBOX_DETAIL_CONCAT_(a, b)
+
+// GEARBOX_REMOTE(fn); or GEARBOX_REMOTE(ns::fn); at namespace scope: registers the function
+// under its fully qualified name (see the header comment).
+#define GEARBOX_REMOTE(fn)                                                                        \
+  [[maybe_unused]] static const bool GEARBOX_DETAIL_CONCAT(gearbox_remote_registered_, __COUNTER__) = \
+      ::gearbox::register_remote<&fn>()

@@ -1,17 +1,17 @@
 // SharedBuffer: a block of bytes that crosses into a worker process without being copied,
-// for large arguments and results of ProcessPool tasks.
+// for large arguments and results of ProcessPool calls.
 //
 //   auto buffer = gb::SharedBuffer::create(256 << 20);   // writable, zero-filled
 //   std::memcpy(buffer.writable().data(), pixels, size);
 //   buffer.seal();                                         // read-only from now on
-//   std::uint64_t sum = pool.submit(gb::task<checksum>, buffer).get();
+//   std::uint64_t sum = pool.submit(gb::remote<checksum>, buffer).get();
 //   // in the worker: std::uint64_t checksum(gb::SharedBuffer b) { ... b.bytes() ... }
 //
 // It is an anonymous memory file (memfd_create): no name in /dev/shm, so nothing is left
 // behind when a process crashes; the kernel frees it when the last descriptor and
 // mapping go. seal() makes it immutable for good (F_SEAL_WRITE, SHRINK, GROW, SEAL), so
 // a worker can map it read-only and trust that nobody changes it underneath. It is
-// passed by descriptor (SCM_RIGHTS) when it is an argument or a result of a task; the
+// passed by descriptor (SCM_RIGHTS) when it is an argument or a result of a call; the
 // receiving side maps it read-only. A worker may return a buffer it created and sealed.
 //
 // Copies share the same memory (like a shared_ptr). Thread-safety: a const SharedBuffer
@@ -56,8 +56,8 @@ public:
   template <class Archive>
   void save(Archive& archive) const {
     auto* scope = detail::EncodeScope::current();
-    if (!scope) throw std::logic_error("gearbox: a SharedBuffer can only be encoded for a ProcessPool task");
-    if (!valid() || !sealed()) throw std::logic_error("gearbox: seal() a SharedBuffer before passing it to a task");
+    if (!scope) throw std::logic_error("gearbox: a SharedBuffer can only be encoded for a ProcessPool call");
+    if (!valid() || !sealed()) throw std::logic_error("gearbox: seal() a SharedBuffer before passing it to a remote function");
     archive(static_cast<std::uint32_t>(scope->fds.size()));
     scope->fds.push_back(fd());
     scope->owners.push_back(m_mapping);
