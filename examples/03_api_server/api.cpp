@@ -66,6 +66,10 @@ std::string legacy_lookup(int ms) {
 GEARBOX_REMOTE(count_primes);
 
 namespace {
+const std::function<std::string(int)> legacy_lookup_function = legacy_lookup;
+}  // namespace
+
+namespace {
 GEARBOX_REMOTE(crash_worker);
 }  // namespace
 
@@ -91,7 +95,8 @@ http::Router make_router(ProcessPool& pool, ApiOptions options) {
     std::string why;
     const auto ms = number_param(request, "ms", 0, static_cast<std::uint64_t>(options.max_legacy_ms), why);
     if (!ms) co_return bad_request(why);
-    const std::string answer = co_await to_thread(legacy_lookup, static_cast<int>(*ms));
+    const auto& call = options.legacy_call ? options.legacy_call : legacy_lookup_function;
+    const std::string answer = co_await to_thread(call, static_cast<int>(*ms));
     co_return json({{"answer", answer}});
   });
 

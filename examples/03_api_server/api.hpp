@@ -20,6 +20,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include <gearbox/http/router.hpp>
 #include <gearbox/process/process_pool.hpp>
@@ -30,12 +32,14 @@ struct ApiOptions {
   std::uint64_t max_compute_n = 100'000'000;  // /compute's largest n (a bound on one request's CPU time)
   int max_legacy_ms = 60'000;                 // /legacy's longest call
   bool allow_crash = false;                   // serve /crash (tests and demonstrations)
+  // The blocking call /legacy makes (default: legacy_lookup); run by to_thread.
+  std::function<std::string(int ms)> legacy_call = {};
 };
 
 http::Router make_router(ProcessPool& pool, ApiOptions options = {});
 
 // The CPU work of /compute: how many primes are below `n`, by trial division (deliberately
-// plain: about 0.6 s for n = 2,000,000 on one core). Registered as a process-pool task.
+// plain: about 0.6 s for n = 2,000,000 on one core). Registered as a remote function.
 std::uint64_t count_primes(std::uint64_t n);
 
 // The blocking call of /legacy: sleeps `ms` milliseconds, then says which thread ran it.

@@ -9,7 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gearbox/gearbox.hpp>
@@ -45,10 +50,22 @@ gb::Task<Reply> get(std::uint16_t port, std::string path) {
   co_return reply;
 }
 
+// Runs in a worker: returns once the file `path` exists (the test's gate).
+int hold_until_file_exists(std::string path) {
+  while (!std::filesystem::exists(path)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return 1;
+}
+GEARBOX_REMOTE(hold_until_file_exists);
+
+// A path no other test run uses, that does not exist yet.
+std::string gearbox_test_gate_path() {
+  return (std::filesystem::temp_directory_path() / ("gearbox-api-gate-" + std::to_string(::getpid()))).string();
+}
+
 // Serves the API on 127.0.0.1 while `client(port)` runs, then stops the server.
 template <class Client>
-void with_api(gb::ProcessPool& pool, Client client) {
-  http::Server server(gearbox::api_example::make_router(pool, {.max_compute_n = 10'000'000, .allow_crash = true}));
+void with_api(gb::ProcessPool& pool, const gb::api_example::ApiOptions& options, Client client) {
+  http::Server server(gearbox::api_example::make_router(pool, options));
   net::TcpListener listener = net::TcpListener::bind(net::SocketAddress::loopback(0));
   const std::uint16_t port = listener.local_address().port();
   gb::run([&]() -> gb::Task<void> {
@@ -57,6 +74,11 @@ void with_api(gb::ProcessPool& pool, Client client) {
     server.stop();
     co_await serving;
   }());
+}
+
+template <class Client>
+void with_api(gb::ProcessPool& pool, Client client) {
+  with_api(pool, {.max_compute_n = 10'000'000, .allow_crash = true}, std::move(client));
 }
 
 }  // namespace
@@ -106,25 +128,41 @@ TEST(ApiServer, a_crashing_worker_fails_its_request_with_502_and_the_next_comput
 }
 
 TEST(ApiServer, health_is_answered_while_cpu_work_and_blocking_calls_are_in_flight) {
-  // Two computes keep both workers busy and two legacy calls hold two threads for 5 s; the
-  // health checks start after them and must all be answered before any of them (the
-  // order of completion, not a time, is what is checked).
+  // Both workers and two blocking-pool threads are held by the test until every health
+  // check has been answered: two gate calls occupy the workers, so the two computes wait
+  // in the pool's queue, and the two legacy calls block in a gated call. The order of
+  // completion holds by construction: the slow requests cannot end before the gates open.
+  const std::string gate = gearbox_test_gate_path();
+  std::atomic<int> legacy_blocked{0};
   gb::ProcessPool pool{{.workers = 2}};
+  auto held = pool.map(gb::remote<hold_until_file_exists>, std::vector<std::string>{gate, gate});
+  const gb::api_example::ApiOptions options{
+      .max_compute_n = 10'000'000,
+      .allow_crash = true,
+      .legacy_call = [&](int ms) {
+        legacy_blocked.fetch_add(1);  // seq_cst: a test counter, read by the loop below
+        while (!std::filesystem::exists(gate)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return gb::api_example::legacy_lookup(ms);
+      }};
   std::vector<std::string> finished;
-  with_api(pool, [&](std::uint16_t port) -> gb::Task<void> {
+  with_api(pool, options, [&](std::uint16_t port) -> gb::Task<void> {
     auto record = [&](std::string name, std::string path) -> gb::Task<void> {
       const Reply reply = co_await get(port, path);
       finished.push_back(name + " " + std::to_string(reply.status));
     };
     gb::TaskGroup group;
-    group.spawn(record("compute", "/compute?n=4000000"));
-    group.spawn(record("compute", "/compute?n=4000000"));
-    group.spawn(record("legacy", "/legacy?ms=5000"));
-    group.spawn(record("legacy", "/legacy?ms=5000"));
-    co_await gb::sleep_for(std::chrono::milliseconds(50));
+    group.spawn(record("compute", "/compute?n=1000"));
+    group.spawn(record("compute", "/compute?n=1000"));
+    group.spawn(record("legacy", "/legacy?ms=1"));
+    group.spawn(record("legacy", "/legacy?ms=1"));
+    // Until all four are in flight: the computes queued behind the gates, the legacy calls blocked.
+    while (pool.stats().queued < 2 || legacy_blocked.load() < 2) co_await gb::sleep_for(std::chrono::milliseconds(1));
     for (int i = 0; i < 3; ++i) co_await record("health", "/health");
+    { std::ofstream{gate}; }
     co_await group.join();
   });
+  EXPECT_EQ(held.get(), (std::vector<int>{1, 1}));
+  std::filesystem::remove(gate);
   ASSERT_EQ(finished.size(), 7u);
   EXPECT_EQ(finished[0], "health 200");
   EXPECT_EQ(finished[1], "health 200");

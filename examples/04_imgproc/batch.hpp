@@ -40,7 +40,7 @@ struct Pipeline {
 // the result. ImageError for a bad PNG; std::invalid_argument for a bad pipeline.
 std::vector<std::byte> process_png(std::span<const std::byte> png, const Pipeline& pipeline);
 
-// process_png as a ProcessPool task: the PNG in a sealed SharedBuffer, the result in one.
+// process_png as a ProcessPool call: the PNG in a sealed SharedBuffer, the result in one.
 SharedBuffer process_png_shared(SharedBuffer png, Pipeline pipeline);
 
 enum class Engine { sequential, threads, processes };

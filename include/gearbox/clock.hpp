@@ -54,7 +54,7 @@ public:
     if (step < duration::zero()) throw std::invalid_argument("gearbox: ManualClock cannot go back in time");
     m_now.fetch_add(step.count(), std::memory_order_release);
   }
-  // Moves time forward to `t` (no effect if t is in the past... which is an error).
+  // Moves time forward to `t`; throws std::invalid_argument if `t` is in the past.
   void advance_to(time_point t) { advance(t - now()); }
 
 private:

@@ -24,10 +24,10 @@ void FrameWriter::reset(Kind kind) {
   append(m_bytes, header);
 }
 
-void FrameWriter::add_task(std::uint64_t id, std::string_view name, std::string_view args, std::size_t spilled_size,
+void FrameWriter::add_call(std::uint64_t id, std::string_view name, std::string_view args, std::size_t spilled_size,
                            std::span<const int> fds, std::uint16_t flags) {
   const std::size_t size = flags & k_spilled ? spilled_size : args.size();
-  const TaskRecord record{id, static_cast<std::uint32_t>(name.size()), static_cast<std::uint32_t>(size),
+  const CallRecord record{id, static_cast<std::uint32_t>(name.size()), static_cast<std::uint32_t>(size),
                           static_cast<std::uint16_t>(fds.size()), flags, 0};
   append(m_bytes, record);
   m_bytes.append(name);
@@ -124,16 +124,16 @@ std::optional<std::vector<Record>> parse(Frame& frame, std::size_t size, Kind ki
     std::size_t name_size = 0;
     std::size_t body_size = 0;
     std::uint16_t fd_count = 0;
-    if (kind == Kind::tasks) {
-      TaskRecord task;
-      if (size - at < sizeof task) return std::nullopt;
-      std::memcpy(&task, data + at, sizeof task);
-      at += sizeof task;
-      record.id = task.id;
-      record.flags = task.flags;
-      name_size = task.name_size;
-      body_size = task.args_size;
-      fd_count = task.fd_count;
+    if (kind == Kind::calls) {
+      CallRecord call;
+      if (size - at < sizeof call) return std::nullopt;
+      std::memcpy(&call, data + at, sizeof call);
+      at += sizeof call;
+      record.id = call.id;
+      record.flags = call.flags;
+      name_size = call.name_size;
+      body_size = call.args_size;
+      fd_count = call.fd_count;
     } else {
       ResultRecord result;
       if (size - at < sizeof result) return std::nullopt;

@@ -2,7 +2,7 @@
 // boundaries come from the kernel and a frame is never read in pieces.
 //
 //   frame  = FrameHeader, then `count` records back to back
-//   record = TaskRecord + name + arguments  (pool -> worker)
+//   record = CallRecord + name + arguments  (pool -> worker)
 //          | ResultRecord + result          (worker -> pool)
 //
 // Descriptors travel with the frame (SCM_RIGHTS), consumed in record order: each record
@@ -35,11 +35,11 @@ inline constexpr std::size_t k_inline_max = 32 * 1024;   // larger bytes spill t
 inline constexpr std::size_t k_max_fds = 192;            // per frame (the kernel allows 253)
 inline constexpr int k_socket_fd = 3;                    // the worker's end of its socket
 
-enum class Kind : std::uint16_t { welcome = 1, hello = 2, tasks = 3, results = 4 };
+enum class Kind : std::uint16_t { welcome = 1, hello = 2, calls = 3, results = 4 };
 
 enum class Status : std::uint32_t { ok = 0, exception = 1, unregistered = 2, bad_arguments = 3 };
 
-inline constexpr std::uint16_t k_chunk = 1;    // task: the arguments are a chunk
+inline constexpr std::uint16_t k_chunk = 1;    // call: the arguments are a chunk
 inline constexpr std::uint16_t k_spilled = 2;  // the bytes are in the record's last descriptor
 
 struct FrameHeader {
@@ -50,7 +50,7 @@ struct FrameHeader {
   std::uint32_t fd_count;  // descriptors sent with the frame
 };
 
-struct TaskRecord {
+struct CallRecord {
   std::uint64_t id;
   std::uint32_t name_size;
   std::uint32_t args_size;  // bytes inline, or the spilled memfd's size
@@ -65,13 +65,13 @@ struct ResultRecord {
   std::uint32_t size;    // bytes inline, or the spilled memfd's size
   std::uint16_t fd_count;
   std::uint16_t flags;
-  std::uint32_t run_us;  // how long the task ran, for the pool's batching
+  std::uint32_t run_us;  // how long the call ran, for the pool's batching
 };
 
-// The progress page a worker shares with its pool: which task it is running, so that
+// The progress page a worker shares with its pool: which call it is running, so that
 // after a crash the pool knows which one to blame.
 struct Progress {
-  // Values: 0 (between tasks) or the id of the running task. Written by the worker only;
+  // Values: 0 (between calls) or the id of the running call. Written by the worker only;
   // read by the pool after the worker died.
   std::uint64_t running;
 };
@@ -86,7 +86,7 @@ public:
   std::size_t fd_count() const noexcept { return m_fds.size(); }
   // `bytes` go inline; with k_spilled in `flags` they are in the last of `fds` instead, and
   // `spilled_size` says how many.
-  void add_task(std::uint64_t id, std::string_view name, std::string_view args, std::size_t spilled_size,
+  void add_call(std::uint64_t id, std::string_view name, std::string_view args, std::size_t spilled_size,
                 std::span<const int> fds, std::uint16_t flags);
   void add_result(std::uint64_t id, Status status, std::string_view bytes, std::size_t spilled_size,
                   std::span<const int> fds, std::uint16_t flags, std::uint32_t run_us);
@@ -122,7 +122,7 @@ int receive(int socket, Frame& frame, std::size_t& size);
 struct Record {
   std::uint64_t id = 0;
   std::uint32_t status = 0;  // results
-  std::string_view name;     // tasks
+  std::string_view name;     // calls
   std::string_view bytes;    // inline bytes (empty when spilled)
   std::uint32_t spilled_size = 0;
   std::uint16_t flags = 0;

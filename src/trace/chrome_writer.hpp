@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "trace/clock.hpp"
+#include "trace/trace_clock.hpp"
 #include "trace/recorder.hpp"
 
 namespace gearbox::trace::detail {

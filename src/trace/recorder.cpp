@@ -21,7 +21,7 @@
 #include <gearbox/trace.hpp>
 
 #include "trace/chrome_writer.hpp"
-#include "trace/clock.hpp"
+#include "trace/trace_clock.hpp"
 
 namespace gearbox::trace {
 namespace detail {

@@ -20,7 +20,7 @@
 #include <gearbox/detail/job.hpp>
 #include <gearbox/detail/task_core.hpp>
 
-#include "trace/clock.hpp"
+#include "trace/trace_clock.hpp"
 
 namespace gearbox::trace::detail {
 

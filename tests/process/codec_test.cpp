@@ -38,8 +38,8 @@ T round_trip(const T& value) {
 }
 
 std::string task_frame(std::uint64_t id, std::string_view name, std::string_view args) {
-  wire::FrameWriter writer{wire::Kind::tasks};
-  writer.add_task(id, name, args, 0, {}, 0);
+  wire::FrameWriter writer{wire::Kind::calls};
+  writer.add_call(id, name, args, 0, {}, 0);
   int pair[2];
   EXPECT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
   EXPECT_EQ(writer.send(pair[0]), 0);
@@ -61,7 +61,7 @@ std::optional<std::vector<wire::Record>> receive_raw(const std::string& bytes, w
   ::close(pair[0]);
   ::close(pair[1]);
   if (status != 1) return std::nullopt;
-  return wire::parse(frame, size, wire::Kind::tasks);
+  return wire::parse(frame, size, wire::Kind::calls);
 }
 
 }  // namespace
@@ -125,7 +125,7 @@ TEST(Wire, a_frame_with_a_bad_magic_version_or_extra_bytes_is_rejected) {
 
 TEST(Wire, a_length_that_points_past_the_frame_is_rejected) {
   std::string bad = task_frame(1, "name", "args");
-  wire::TaskRecord record;
+  wire::CallRecord record;
   std::memcpy(&record, bad.data() + sizeof(wire::FrameHeader), sizeof record);
   record.args_size = 0xffffff00u;
   std::memcpy(bad.data() + sizeof(wire::FrameHeader), &record, sizeof record);

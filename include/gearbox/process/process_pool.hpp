@@ -16,7 +16,7 @@
 //
 // One dispatcher thread per pool owns the workers: a single epoll set holds every
 // worker's socket and pidfd (so a death is noticed at once, without a thread per worker),
-// an eventfd for wake-ups and a timerfd for deadlines. It reads results in batches,
+// an eventfd for wake-ups; deadlines bound epoll_wait's timeout. It reads results in batches,
 // completes futures outside its lock, and spawns replacements. Why a thread and not a
 // gb::Loop task: the pool must serve callers on plain threads and on any number of
 // loops, and must keep running while those loops are busy or blocked; a Future's

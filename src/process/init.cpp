@@ -1,5 +1,5 @@
 // gb::init and the worker's side of the process pool: a blocking loop that receives a
-// frame of tasks, runs them in order and answers with a frame of results.
+// frame of calls, runs them in order and answers with a frame of results.
 #include <cxxabi.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -116,7 +116,7 @@ private:
       const int got = wire::receive(m_socket, m_frame, size);
       if (got == 0) exit_cleanly();  // the pool closed the socket: done
       if (got < 0) die(detail::k_exit_protocol, "bad frame from the pool");
-      auto records = wire::parse(m_frame, size, wire::Kind::tasks);
+      auto records = wire::parse(m_frame, size, wire::Kind::calls);
       if (!records) die(detail::k_exit_protocol, "malformed frame from the pool");
       for (auto& record : *records) {
         run_one(record);
