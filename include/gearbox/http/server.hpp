@@ -12,7 +12,10 @@
 //   with 100 Continue before the body is read (or with 413 at once if it is too large);
 // - limits, each answered and then the connection closed: 431 when the request line and
 //   headers pass max_head_bytes, 413 when the body passes max_body_bytes, 400 for a
-//   malformed request (with the parser's reason in the body), 408 when a request has not
+//   malformed request (with the parser's reason in the body; "malformed" is what RFC 9112
+//   says a server must refuse: a bad request-line or field, an HTTP/1.1 request without
+//   exactly one Host, conflicting Content-Length / Transfer-Encoding, obs-fold; see
+//   docs/http_conformance.md), 505 for a version other than HTTP/1.x, 408 when a request has not
 //   fully arrived request_timeout after its first byte (a slow or stalled client), 501
 //   for CONNECT and protocol upgrades, 417 for an Expect it does not understand;
 // - a connection idle between requests for idle_timeout is closed without a word;
@@ -64,7 +67,7 @@ struct ServerStats {
   std::uint64_t accepted = 0;        // connections accepted
   std::uint64_t active = 0;          // connections open now
   std::uint64_t requests = 0;        // complete requests handed to the router
-  std::uint64_t rejected = 0;        // requests refused before a handler (400, 408, 413, 417, 431, 501)
+  std::uint64_t rejected = 0;        // requests refused before a handler (400, 408, 413, 417, 431, 501, 505)
   std::uint64_t handler_errors = 0;  // handlers that threw or gave a bad status (answered 500)
   std::uint64_t idle_closed = 0;     // connections closed after idle_timeout
 };
