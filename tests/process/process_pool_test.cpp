@@ -476,6 +476,7 @@ TEST(ProcessPool, shutdown_cancel_pending_cancels_the_queue_and_lets_the_running
     std::ofstream{gate};
   });
   pool.shutdown(gb::ShutdownMode::cancel_pending);
+  opener.join();  // it read queued.back(): done with it before this thread takes the results
   EXPECT_EQ(running.get(), 1);
   std::size_t cancelled = 0;
   for (std::size_t i = 0; i < queued.size(); ++i) {
