@@ -1,5 +1,7 @@
 #include <gearbox/loop.hpp>
 
+#include <gearbox/detail/unobserved.hpp>
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -41,13 +43,7 @@ struct PostedFunction final : detail::Runnable {
 };
 
 void default_unhandled(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gearbox: a task failed and nobody awaited it: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "gearbox: a task failed and nobody awaited it (not a std::exception)\n");
-  }
+  detail::print_failure("a task failed and nobody awaited it", error);
 }
 
 }  // namespace

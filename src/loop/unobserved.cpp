@@ -6,14 +6,18 @@
 
 namespace gearbox::detail {
 
-void report_unobserved(std::exception_ptr error) noexcept {
+void print_failure(const char* lead, const std::exception_ptr& error) noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gearbox: a future failed and nobody asked for its result: %s\n", e.what());
+    std::fprintf(stderr, "gearbox: %s: %s\n", lead, e.what());
   } catch (...) {
-    std::fprintf(stderr, "gearbox: a future failed and nobody asked for its result (not a std::exception)\n");
+    std::fprintf(stderr, "gearbox: %s (not a std::exception)\n", lead);
   }
+}
+
+void report_unobserved(std::exception_ptr error) noexcept {
+  print_failure("a future failed and nobody asked for its result", error);
 }
 
 void report_untaken(std::exception_ptr error) noexcept {

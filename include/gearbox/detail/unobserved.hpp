@@ -6,6 +6,9 @@
 
 namespace gearbox::detail {
 
+// Prints "gearbox: <lead>: <what()>" (or that it was not a std::exception) to stderr.
+void print_failure(const char* lead, const std::exception_ptr& error) noexcept;
+
 // A failure nobody asked for outside any loop (a Future dropped without get()): printed
 // to stderr.
 void report_unobserved(std::exception_ptr error) noexcept;

@@ -86,7 +86,7 @@ struct remote_signature<R (*)(P...)> {
 template <class R, class... P>
 struct remote_signature<R (*)(P...) noexcept> : remote_signature<R (*)(P...)> {};
 
-// What a remote function's result is stored as in a chunk (void becomes an empty placeholder).
+// What a remote function's result is stored as in a chunk: R, or std::monostate for void.
 template <class R>
 using chunk_value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
