@@ -97,10 +97,11 @@ TEST(PoolCancel, cancelling_a_task_that_awaits_a_queued_job_withdraws_the_job) {
   gb::Loop loop;
   bool cancelled = false;
   loop.run([&]() -> gb::Task<void> {
-    auto waiter = gb::spawn([&]() -> gb::Task<void> {
-      auto job = pool.submit([&runs] { return ++runs; });
+    // Parameters, not captures: the lambda is a temporary that dies before the task runs.
+    auto waiter = gb::spawn([](gb::ThreadPool& p, std::atomic<int>& count) -> gb::Task<void> {
+      auto job = p.submit([&count] { return ++count; });
       (void)co_await job;
-    }());
+    }(pool, runs));
     co_await gb::yield_now();  // the waiter is suspended on the job now
     waiter.cancel();
     try {
