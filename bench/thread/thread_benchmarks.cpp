@@ -73,7 +73,7 @@ BenchRun run_submit_throughput(const BenchArgs& args) {
     root_futures.push_back(pool.submit([&pool, share, &mine = roots[r].ran] {
       for (long i = 0; i < share; ++i) (void)pool.submit([&mine] { mine.fetch_add(1, std::memory_order_release); });
       while (mine.load(std::memory_order_acquire) < share)
-        if (!ThreadPool::help_once()) std::this_thread::yield();
+        if (!gearbox::detail::PoolAccess::help_once()) std::this_thread::yield();
     }));
   }
   for (auto& f : root_futures) f.get();

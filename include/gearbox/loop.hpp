@@ -34,10 +34,15 @@
 #include <gearbox/detail/ready_queue.hpp>
 #include <gearbox/detail/task_core.hpp>
 #include <gearbox/detail/timer_node.hpp>
+#include <gearbox/engine_stats.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/task.hpp>
 
 namespace gearbox {
+
+namespace detail {
+struct LoopAccess;
+}
 
 // How a spawned task starts.
 //   scheduled  it first runs at the loop's next turn; the spawner continues at once
@@ -85,9 +90,6 @@ public:
   // Runs `fn` on the loop's thread at its next turn. Thread-safe; the only member that is.
   // Functions posted before ~Loop begins are run by it at the latest.
   void post(std::function<void()> fn);
-  // The same for a runtime-owned runnable (no allocation): it runs once on the loop's
-  // thread. Thread-safe. The runnable must stay valid until it has run.
-  void post(detail::Runnable* runnable) noexcept;
 
   // The loop running on the calling thread, or null.
   static Loop* current() noexcept;
@@ -98,23 +100,24 @@ public:
   time_point now() const noexcept { return m_clock->now(); }
   // Tasks spawned on this loop that have not ended.
   std::size_t live_tasks() const noexcept { return m_live_count; }
-
-  // ---- for the runtime's awaiters (loop thread only) ----
-  void schedule(detail::Runnable* runnable) noexcept { m_ready.push(runnable); }
-  // Arms `timer` to fire at `deadline` (already due: it fires at the next turn).
-  void add_timer(detail::TimerNode* timer, time_point deadline) noexcept;
-  // Disarms `timer`; no effect if it is not armed. O(1).
-  void cancel_timer(detail::TimerNode* timer) noexcept;
-  // Watches `fd` (edge-triggered) for io_events; the watcher must outlive the watch. A
-  // watch still registered when the loop is destroyed is dropped and its watcher told
-  // (io_events::detached), so a socket may outlive the loop it was used on.
-  void watch(int fd, detail::IoWatcher* watcher, std::uint32_t events);
-  void unwatch(int fd, detail::IoWatcher* watcher) noexcept;
-  void report_unhandled(std::exception_ptr error) noexcept;
+  // What the loop has done so far, in the shape every engine reports (engine_stats.hpp).
+  // A unit is a spawned task (run()'s task included): queued until it first runs, then
+  // running (suspended at a co_await included) until it ends. Loop thread only.
+  EngineStats stats() const noexcept;
 
 private:
   friend class detail::TaskCore;
+  friend struct detail::LoopAccess;
   struct Impl;
+
+  // The runtime's hooks, reached through detail::LoopAccess (documented there).
+  void post(detail::Runnable* runnable) noexcept;
+  void schedule(detail::Runnable* runnable) noexcept { m_ready.push(runnable); }
+  void add_timer(detail::TimerNode* timer, time_point deadline) noexcept;
+  void cancel_timer(detail::TimerNode* timer) noexcept;
+  void watch(int fd, detail::IoWatcher* watcher, std::uint32_t events);
+  void unwatch(int fd, detail::IoWatcher* watcher) noexcept;
+  void report_unhandled(std::exception_ptr error) noexcept;
 
   void adopt(detail::TaskCore* core, Start start) noexcept;
   void forget(detail::TaskCore* core) noexcept;
@@ -127,8 +130,42 @@ private:
   detail::ReadyQueue m_ready;
   detail::List m_live;
   std::size_t m_live_count = 0;
+  // For stats(): tasks spawned, first run, and ended by outcome (loop thread only).
+  std::uint64_t m_spawned = 0;
+  std::uint64_t m_started = 0;
+  std::uint64_t m_completed = 0;
+  std::uint64_t m_failed = 0;
+  std::uint64_t m_cancelled = 0;
   std::unique_ptr<Impl> m_impl;
 };
+
+namespace detail {
+
+// The loop's hooks for the runtime's own awaiters, sockets and engines: not part of the
+// user's API (a user reaches them only through the awaitables built on them), and free to
+// change. Loop thread only, except post.
+struct LoopAccess {
+  // Runs `runnable` once on the loop's thread at its next turn, without allocating.
+  // Thread-safe. The runnable must stay valid until it has run.
+  static void post(Loop& loop, Runnable* runnable) noexcept { loop.post(runnable); }
+  // Makes `runnable` ready: it runs in the loop's next turn.
+  static void schedule(Loop& loop, Runnable* runnable) noexcept { loop.schedule(runnable); }
+  // Arms `timer` to fire at `deadline` (already due: it fires at the next turn).
+  static void add_timer(Loop& loop, TimerNode* timer, Loop::time_point deadline) noexcept {
+    loop.add_timer(timer, deadline);
+  }
+  // Disarms `timer`; no effect if it is not armed. O(1).
+  static void cancel_timer(Loop& loop, TimerNode* timer) noexcept { loop.cancel_timer(timer); }
+  // Watches `fd` (edge-triggered) for io_events; the watcher must outlive the watch. A
+  // watch still registered when the loop is destroyed is dropped and its watcher told
+  // (io_events::detached), so a socket may outlive the loop it was used on.
+  static void watch(Loop& loop, int fd, IoWatcher* watcher, std::uint32_t events) { loop.watch(fd, watcher, events); }
+  static void unwatch(Loop& loop, int fd, IoWatcher* watcher) noexcept { loop.unwatch(fd, watcher); }
+  // Hands a failure nobody will observe to LoopOptions::on_unhandled_exception.
+  static void report_unhandled(Loop& loop, std::exception_ptr error) noexcept { loop.report_unhandled(std::move(error)); }
+};
+
+}  // namespace detail
 
 template <class T>
 JoinHandle<T> Loop::spawn(Task<T> task, Start start) {

@@ -89,7 +89,7 @@ public:
 private:
   void report_unrethrown_failure() noexcept {
     std::exception_ptr error = std::exchange(m_first_error, nullptr);
-    if (error && m_loop && !detail::is_cancellation(error)) m_loop->report_unhandled(error);
+    if (error && m_loop && !detail::is_cancellation(error)) detail::LoopAccess::report_unhandled(*m_loop, error);
   }
 
   struct Entry : detail::ChildSet::Listener {

@@ -63,8 +63,29 @@ class ThreadPool;
 
 namespace detail {
 
+struct PoolAccess;
+
+// Whether submit/to_thread can call `fn` with `args` once both are decay-copied.
 template <class F, class... A>
-using submit_result_t = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+inline constexpr bool callable_with = std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>;
+
+// What fn(args...) returns; void when it cannot be called, so that the caller reaches its
+// static_assert (one sentence) instead of failing overload resolution (pages of notes).
+template <class F, class... A>
+struct submit_result {
+  using type = void;
+};
+template <class F, class... A>
+  requires callable_with<F, A...>
+struct submit_result<F, A...> {
+  using type = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+};
+template <class F, class... A>
+using submit_result_t = typename submit_result<F, A...>::type;
+
+// The same for map/as_completed/imap_unordered, which call fn on their copy of each element.
+template <class F, class R>
+inline constexpr bool callable_on_elements = std::is_invocable_v<std::decay_t<F>&, std::ranges::range_value_t<R>&>;
 
 // A submitted call and its future's state in one allocation. The call (and whatever it
 // captured) is destroyed as soon as it has run; the state lives on until the future lets go.
@@ -106,7 +127,7 @@ public:
   // Runs fn on every element of `range` in parallel; the future gives the results in the
   // order of the range (or rethrows the first exception, after every call has ended).
   template <class F, std::ranges::input_range R>
-  auto map(F&& fn, R&& range) -> Future<std::vector<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>>;
+  auto map(F&& fn, R&& range);
 
   // Calls body(i) for every i in [begin, end), or body(chunk_begin, chunk_end) over
   // disjoint chunks if body takes two indices, in parallel, and returns when all are done
@@ -159,24 +180,41 @@ public:
   // counts as queued until a worker reaches it, then as cancelled.
   EngineStats stats() const noexcept;
 
-  // ---- for the runtime ----
-  // Queues `job` (it owns itself). ShutdownError if the pool no longer takes work from
-  // the calling thread.
+private:
+  friend struct detail::PoolAccess;
+
+  // The runtime's hooks, reached through detail::PoolAccess (documented there).
   void post(detail::Job* job);
-  // True after shutdown(cancel_pending): jobs starting now should complete as Cancelled.
   bool cancelling() const noexcept;
-  // On a worker: runs one job of its pool, if there is one (true). Elsewhere: false.
   static bool help_once() noexcept;
 
-private:
   template <class Item, class Out, class F, class R>
   ResultStream<Item> stream(F&& fn, R&& range);
+  template <class F, std::ranges::input_range R>
+  auto map_callable(F&& fn, R&& range);
 
   struct Impl;
   std::unique_ptr<Impl> m_impl;
 };
 
 // ---- out-of-line definitions ----
+
+namespace detail {
+
+// The pool's hooks for the runtime (the futures that wait on a worker, to_thread, the
+// streams) and for white-box tests and benchmarks: not part of the user's API, and free to
+// change.
+struct PoolAccess {
+  // Queues `job` (it owns itself). ShutdownError if the pool no longer takes work from the
+  // calling thread.
+  static void post(ThreadPool& pool, Job* job) { pool.post(job); }
+  // True after shutdown(cancel_pending): jobs starting now should complete as Cancelled.
+  static bool cancelling(const ThreadPool& pool) noexcept { return pool.cancelling(); }
+  // On a worker: runs one job of its pool, if there is one (true). Elsewhere: false.
+  static bool help_once() noexcept { return ThreadPool::help_once(); }
+};
+
+}  // namespace detail
 
 template <class R, class Call>
 void detail::SubmitJob<R, Call>::run(Job* base) noexcept {
@@ -191,7 +229,7 @@ void detail::SubmitJob<R, Call>::run(Job* base) noexcept {
   // waits for the result knows the captures are gone.
   std::exception_ptr error;
   std::optional<stored_t<R>> value;
-  if (self->m_pool && self->m_pool->cancelling()) {
+  if (self->m_pool && PoolAccess::cancelling(*self->m_pool)) {
     error = std::make_exception_ptr(Cancelled{});
   } else {
     try {
@@ -244,7 +282,7 @@ private:
     Work& work = *self->m_work;
     std::exception_ptr error;
     std::optional<stored_t<R>> value;
-    if (self->m_pool->cancelling()) {
+    if (PoolAccess::cancelling(*self->m_pool)) {
       error = std::make_exception_ptr(Cancelled{});
     } else {
       try {
@@ -280,19 +318,26 @@ private:
 template <class F, class... A, class Post>
 Future<submit_result_t<F, A...>> submit_to(const ThreadPool* pool, Post&& post, F&& fn, A&&... args) {
   using R = submit_result_t<F, A...>;
-  auto call = [fn = std::forward<F>(fn), ... args = std::forward<A>(args)]() mutable -> R {
-    return std::invoke(std::move(fn), std::move(args)...);
-  };
-  auto* job = new SubmitJob<R, decltype(call)>(pool, std::move(call));
-  job->make_cancellable();
-  Future<R> future = FutureAccess::make<R>(job);
-  try {
-    post(job);
-  } catch (...) {
-    job->release();  // never ran: drop the producer's reference; the future drops its own
-    throw;
+  static_assert(callable_with<F, A...>,
+                "gearbox: fn cannot be called with these arguments. Each argument is decay-copied, as by "
+                "std::async (pass std::ref(x) to share x), and the copies are passed as rvalues.");
+  if constexpr (!callable_with<F, A...>) {
+    return Future<R>{};
+  } else {
+    auto call = [fn = std::forward<F>(fn), ... args = std::forward<A>(args)]() mutable -> R {
+      return std::invoke(std::move(fn), std::move(args)...);
+    };
+    auto* job = new SubmitJob<R, decltype(call)>(pool, std::move(call));
+    job->make_cancellable();
+    Future<R> future = FutureAccess::make<R>(job);
+    try {
+      post(job);
+    } catch (...) {
+      job->release();  // never ran: drop the producer's reference; the future drops its own
+      throw;
+    }
+    return future;
   }
-  return future;
 }
 }  // namespace detail
 
@@ -361,11 +406,20 @@ T ThreadPool::parallel_reduce(std::size_t begin, std::size_t end, T identity, Ch
 }
 
 template <class F, std::ranges::input_range R>
-auto ThreadPool::map(F&& fn, R&& range)
-    -> Future<std::vector<std::invoke_result_t<F&, std::ranges::range_reference_t<R>>>> {
+auto ThreadPool::map(F&& fn, R&& range) {
+  static_assert(detail::callable_on_elements<F, R>,
+                "gearbox: fn cannot be called with an element of the range. For a function of several "
+                "arguments, make the elements tuples and unpack each: [](const auto& t) { return std::apply(fn, t); }");
+  if constexpr (detail::callable_on_elements<F, R>) {
+    return map_callable(std::forward<F>(fn), std::forward<R>(range));
+  }
+}
+
+template <class F, std::ranges::input_range R>
+auto ThreadPool::map_callable(F&& fn, R&& range) {
   using Item = std::ranges::range_value_t<R>;
   using Out = std::invoke_result_t<F&, std::ranges::range_reference_t<R>>;
-  static_assert(!std::is_void_v<Out>, "map needs a function that returns a value; use parallel_for");
+  static_assert(!std::is_void_v<Out>, "gearbox: map needs a function that returns a value; use parallel_for");
   auto inputs = std::make_shared<std::vector<Item>>(std::ranges::begin(range), std::ranges::end(range));
   return submit([this, inputs, fn = std::forward<F>(fn)]() mutable {
     std::vector<std::optional<Out>> outputs(inputs->size());
@@ -379,15 +433,25 @@ auto ThreadPool::map(F&& fn, R&& range)
 
 template <class F, std::ranges::input_range R>
 auto ThreadPool::as_completed(F&& fn, R&& range) {
-  using Out = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::ranges::range_value_t<R>&>>;
-  return stream<Completed<Out>, Out>(std::forward<F>(fn), std::forward<R>(range));
+  static_assert(detail::callable_on_elements<F, R>,
+                "gearbox: fn cannot be called with an element of the range. For a function of several "
+                "arguments, make the elements tuples and unpack each: [](const auto& t) { return std::apply(fn, t); }");
+  if constexpr (detail::callable_on_elements<F, R>) {
+    using Out = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::ranges::range_value_t<R>&>>;
+    return stream<Completed<Out>, Out>(std::forward<F>(fn), std::forward<R>(range));
+  }
 }
 
 template <class F, std::ranges::input_range R>
 auto ThreadPool::imap_unordered(F&& fn, R&& range) {
-  using Out = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::ranges::range_value_t<R>&>>;
-  static_assert(!std::is_void_v<Out>, "gearbox: imap_unordered needs a function that returns a value; use as_completed");
-  return stream<Out, Out>(std::forward<F>(fn), std::forward<R>(range));
+  static_assert(detail::callable_on_elements<F, R>,
+                "gearbox: fn cannot be called with an element of the range. For a function of several "
+                "arguments, make the elements tuples and unpack each: [](const auto& t) { return std::apply(fn, t); }");
+  if constexpr (detail::callable_on_elements<F, R>) {
+    using Out = std::remove_cvref_t<std::invoke_result_t<std::decay_t<F>&, std::ranges::range_value_t<R>&>>;
+    static_assert(!std::is_void_v<Out>, "gearbox: imap_unordered needs a function that returns a value; use as_completed");
+    return stream<Out, Out>(std::forward<F>(fn), std::forward<R>(range));
+  }
 }
 
 template <class Item, class Out, class F, class R>

@@ -35,7 +35,7 @@ public:
       : CancelSlot(&SleepAwaiter::on_cancel), TimerNode(&SleepAwaiter::on_fire),
         m_deadline(other.m_deadline), m_delay(other.m_delay), m_relative(other.m_relative) {}
   ~SleepAwaiter() {
-    if (linked()) m_core->loop().cancel_timer(this);
+    if (linked()) detail::LoopAccess::cancel_timer(m_core->loop(), this);
   }
 
   bool await_ready() const noexcept { return false; }
@@ -49,7 +49,7 @@ public:
       m_core->yield(awaiter);  // a sleep that is already over still lets others run
       return true;
     }
-    loop.add_timer(this, m_deadline);
+    detail::LoopAccess::add_timer(loop, this, m_deadline);
     m_core->suspend(awaiter, this, detail::WaitOn::timer);
     return true;
   }
@@ -61,7 +61,7 @@ private:
   static void on_fire(TimerNode* timer) noexcept { static_cast<SleepAwaiter*>(timer)->m_core->wake(); }
   static void on_cancel(CancelSlot* slot) noexcept {
     auto* self = static_cast<SleepAwaiter*>(slot);
-    self->m_core->loop().cancel_timer(self);
+    detail::LoopAccess::cancel_timer(self->m_core->loop(), self);
     self->m_core->wake();
   }
 
@@ -93,11 +93,11 @@ class Deadline : private TimerNode {
 public:
   Deadline(Loop& loop, TaskCore& target, Clock::time_point deadline) noexcept
       : TimerNode(&Deadline::on_fire), m_loop(&loop), m_target(&target) {
-    loop.add_timer(this, deadline);
+    detail::LoopAccess::add_timer(loop, this, deadline);
   }
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
-  ~Deadline() { m_loop->cancel_timer(this); }
+  ~Deadline() { detail::LoopAccess::cancel_timer(*m_loop, this); }
   bool expired() const noexcept { return m_expired; }
 
 private:

@@ -30,6 +30,8 @@
 namespace gearbox::http {
 namespace {
 
+using gearbox::detail::LoopAccess;
+
 constexpr int k_actions_per_event = 8;  // repeated actions on a socket that stays ready, per turn
 
 // A transfer of the loop's Client: the easy handle and the task waiting for it.
@@ -68,9 +70,9 @@ public:
     // recheck timer): the timers are disarmed after it.
     curl_multi_cleanup(m_multi);
     for (auto& [fd, socket] : m_sockets)
-      if (socket->watching) m_loop->unwatch(fd, socket.get());
-    m_loop->cancel_timer(&m_timer);
-    m_loop->cancel_timer(&m_recheck);
+      if (socket->watching) LoopAccess::unwatch(*m_loop, fd, socket.get());
+    LoopAccess::cancel_timer(*m_loop, &m_timer);
+    LoopAccess::cancel_timer(*m_loop, &m_recheck);
   }
 
   Loop& loop() const noexcept { return *m_loop; }
@@ -115,7 +117,7 @@ private:
     if (what == CURL_POLL_REMOVE) {
       if (found != impl.m_sockets.end()) {
         Socket& socket = *found->second;
-        if (socket.watching) impl.m_loop->unwatch(fd, &socket);
+        if (socket.watching) LoopAccess::unwatch(*impl.m_loop, fd, &socket);
         socket.watching = false;
         socket.retired = true;
         // Not freed yet: this may run inside the reactor's handling of a batch of events
@@ -130,7 +132,7 @@ private:
     try {
       if (found == impl.m_sockets.end()) {
         auto socket = std::make_unique<Socket>(&impl, fd);
-        impl.m_loop->watch(fd, socket.get(), gearbox::detail::io_events::readable | gearbox::detail::io_events::writable);
+        LoopAccess::watch(*impl.m_loop, fd, socket.get(), gearbox::detail::io_events::readable | gearbox::detail::io_events::writable);
         socket->watching = true;
         found = impl.m_sockets.emplace(fd, std::move(socket)).first;
       }
@@ -148,9 +150,9 @@ private:
 
   static int on_timer(CURLM*, long timeout_ms, void* self) noexcept {
     auto& impl = *static_cast<Impl*>(self);
-    impl.m_loop->cancel_timer(&impl.m_timer);
+    LoopAccess::cancel_timer(*impl.m_loop, &impl.m_timer);
     if (timeout_ms >= 0)  // 0: as soon as possible, which is the next turn (never from inside libcurl)
-      impl.m_loop->add_timer(&impl.m_timer, impl.m_loop->now() + std::chrono::milliseconds(timeout_ms));
+      LoopAccess::add_timer(*impl.m_loop, &impl.m_timer, impl.m_loop->now() + std::chrono::milliseconds(timeout_ms));
     return 0;
   }
 
@@ -235,8 +237,8 @@ private:
   // callback, which frees retired sockets).
   void schedule_recheck(int fd) {
     m_rechecks.insert(fd);
-    m_loop->cancel_timer(&m_recheck);
-    m_loop->add_timer(&m_recheck, m_loop->now());
+    LoopAccess::cancel_timer(*m_loop, &m_recheck);
+    LoopAccess::add_timer(*m_loop, &m_recheck, m_loop->now());
   }
 
   Loop* m_loop;

@@ -33,7 +33,7 @@ struct PostedFunction final : detail::Runnable {
     try {
       posted->m_fn();
     } catch (...) {
-      Loop::current()->report_unhandled(std::current_exception());
+      detail::LoopAccess::report_unhandled(*Loop::current(), std::current_exception());
     }
     delete posted;
     if (trace::detail::on()) [[unlikely]]
@@ -210,6 +210,7 @@ void Loop::report_unhandled(std::exception_ptr error) noexcept {
 void Loop::adopt(detail::TaskCore* core, Start start) noexcept {
   m_live.push_back(core->live_node());
   ++m_live_count;
+  ++m_spawned;
   if (trace::detail::on()) [[unlikely]]
     trace::detail::task_spawned(*core);
   // Eager starts nest on this thread's stack; count them so the depth stays bounded.
@@ -226,6 +227,23 @@ void Loop::adopt(detail::TaskCore* core, Start start) noexcept {
 void Loop::forget(detail::TaskCore* core) noexcept {
   core->live_node()->unlink();
   --m_live_count;
+  const std::exception_ptr error = core->exception();
+  if (!error)
+    ++m_completed;
+  else if (detail::is_cancellation(error))
+    ++m_cancelled;
+  else
+    ++m_failed;
+}
+
+EngineStats Loop::stats() const noexcept {
+  const std::uint64_t ended = m_completed + m_failed + m_cancelled;
+  return {.submitted = m_spawned,
+          .queued = m_spawned - m_started,
+          .running = m_started - ended,
+          .completed = m_completed,
+          .failed = m_failed,
+          .cancelled = m_cancelled};
 }
 
 void Loop::check_can_run() const {

@@ -57,6 +57,10 @@ void TaskCore::run_scheduled(Runnable* self) noexcept {
   t_current_core = core;
   core->m_state = State::running;
   core->m_budget = k_resume_budget;
+  if (!core->m_started) {
+    core->m_started = true;
+    ++core->m_loop->m_started;
+  }
   if (trace::detail::on()) [[unlikely]]
     trace::detail::task_begin(*core);
   core->m_resume_point.resume();

@@ -22,7 +22,7 @@ void report_unobserved(std::exception_ptr error) noexcept {
 
 void report_untaken(std::exception_ptr error) noexcept {
   if (Loop* loop = Loop::current())
-    loop->report_unhandled(std::move(error));
+    LoopAccess::report_unhandled(*loop, std::move(error));
   else
     report_unobserved(std::move(error));
 }

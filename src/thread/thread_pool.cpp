@@ -439,7 +439,7 @@ bool ThreadPool::help_once() noexcept {
 }
 
 namespace detail {
-bool help_pool_once() noexcept { return ThreadPool::help_once(); }
+bool help_pool_once() noexcept { return PoolAccess::help_once(); }
 bool on_pool_worker() noexcept { return ThreadPool::current() != nullptr; }
 }  // namespace detail
 }  // namespace gearbox

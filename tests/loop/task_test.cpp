@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include "support/describe.hpp"
+#include "support/lifetimes.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -23,27 +26,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Counts constructions and destructions of Counted objects, to prove that nothing leaks
-// and nothing dies twice.
-struct Lifetimes {
-  int constructed = 0;
-  int destroyed = 0;
-  int alive() const { return constructed - destroyed; }
-};
-
-class Counted {
-public:
-  explicit Counted(Lifetimes& lifetimes, int value = 0) : m_lifetimes(&lifetimes), m_value(value) { ++lifetimes.constructed; }
-  Counted(const Counted& other) : m_lifetimes(other.m_lifetimes), m_value(other.m_value) { ++m_lifetimes->constructed; }
-  Counted(Counted&& other) noexcept : m_lifetimes(other.m_lifetimes), m_value(other.m_value) { ++m_lifetimes->constructed; }
-  Counted& operator=(const Counted&) = delete;
-  ~Counted() { ++m_lifetimes->destroyed; }
-  int value() const { return m_value; }
-
-private:
-  Lifetimes* m_lifetimes;
-  int m_value;
-};
+using gearbox_test::Lifetimes;
+using gearbox_test::Tracked;
 
 struct TestError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -83,7 +67,7 @@ gb::Task<int&> fail_ref(std::string message) {
   co_return never;
 }
 
-gb::Task<int> consume(Counted argument, bool& ran) {
+gb::Task<int> consume(Tracked argument, bool& ran) {
   ran = true;
   co_return argument.value();
 }
@@ -229,7 +213,7 @@ TEST(Task, destroying_a_task_that_never_started_destroys_its_frame_and_the_argum
   Lifetimes lifetimes;
   bool ran = false;
   {
-    gb::Task<int> task = consume(Counted{lifetimes, 3}, ran);
+    gb::Task<int> task = consume(Tracked{lifetimes, 3}, ran);
     EXPECT_EQ(lifetimes.alive(), 1) << "the frame holds its copy of the argument";
   }
   EXPECT_FALSE(ran);
@@ -240,7 +224,7 @@ TEST(Task, destroying_a_task_that_never_started_destroys_its_frame_and_the_argum
 TEST(Task, a_task_that_ran_destroys_its_arguments_with_its_frame) {
   Lifetimes lifetimes;
   bool ran = false;
-  EXPECT_EQ(gb::run(consume(Counted{lifetimes, 3}, ran)), 3);
+  EXPECT_EQ(gb::run(consume(Tracked{lifetimes, 3}, ran)), 3);
   EXPECT_TRUE(ran);
   EXPECT_EQ(lifetimes.alive(), 0);
 }
@@ -250,8 +234,8 @@ TEST(Task, moving_a_task_moves_the_frame_and_move_assignment_destroys_the_old_on
   Lifetimes second;
   bool ran_first = false;
   bool ran_second = false;
-  gb::Task<int> a = consume(Counted{first, 1}, ran_first);
-  gb::Task<int> b = consume(Counted{second, 2}, ran_second);
+  gb::Task<int> a = consume(Tracked{first, 1}, ran_first);
+  gb::Task<int> b = consume(Tracked{second, 2}, ran_second);
   gb::Task<int> moved = std::move(b);
   EXPECT_FALSE(b.valid());  // NOLINT(bugprone-use-after-move): a moved-from Task is empty by contract
   EXPECT_TRUE(moved.valid());

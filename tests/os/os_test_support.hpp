@@ -25,19 +25,10 @@
 
 #include <gtest/gtest.h>
 
+#include "support/describe.hpp"
+#include "support/hang_guard.hpp"
+
 namespace gearbox_test {
-
-inline constexpr std::chrono::seconds k_hang_guard{10};
-
-inline std::string describe_error(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
 
 // A steady-clock loop whose every run is bounded by k_hang_guard (TimeoutError after it).
 // A failure nobody awaited fails the test. Declare it before anything whose descriptor a
@@ -52,7 +43,7 @@ public:
 
 private:
   gearbox::Loop m_loop{{.on_unhandled_exception = [](std::exception_ptr e) {
-    ADD_FAILURE() << "unhandled: " << describe_error(e);
+    ADD_FAILURE() << "unhandled: " << describe(e);
   }}};
 };
 

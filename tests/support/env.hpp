@@ -3,7 +3,6 @@
 #pragma once
 
 #include <chrono>
-#include <exception>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -11,6 +10,9 @@
 #include <gearbox/clock.hpp>
 #include <gearbox/error.hpp>
 #include <gearbox/loop.hpp>
+
+#include "support/describe.hpp"
+#include "support/lifetimes.hpp"
 
 namespace gearbox_test {
 
@@ -21,35 +23,6 @@ using Log = std::vector<std::string>;
 
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
-};
-
-inline std::string describe(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const gb::Cancelled&) {
-    return "Cancelled";
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
-
-struct Lifetimes {
-  int constructed = 0;
-  int destroyed = 0;
-  int alive() const { return constructed - destroyed; }
-};
-
-class Tracked {
-public:
-  explicit Tracked(Lifetimes& lifetimes) : m_lifetimes(&lifetimes) { ++m_lifetimes->constructed; }
-  Tracked(const Tracked& other) : m_lifetimes(other.m_lifetimes) { ++m_lifetimes->constructed; }
-  Tracked& operator=(const Tracked&) = delete;
-  ~Tracked() { ++m_lifetimes->destroyed; }
-
-private:
-  Lifetimes* m_lifetimes;
 };
 
 // One test's world. The log, the counters and the reported failures are declared before

@@ -1,10 +1,9 @@
-// Shared by the thread-engine tests: thread-safe lifetime counting with a canary, so a
-// test sees leaks, double destruction and use after destruction.
+// Lifetime counting for every test that proves an engine neither leaks a value, nor
+// destroys one twice, nor uses one after its destruction. The counters are atomics, so
+// the same Tracked serves the loop's single-thread tests and the pools' workers.
 #pragma once
 
 #include <atomic>
-#include <cstddef>
-#include <string>
 
 namespace gearbox_test {
 
@@ -15,9 +14,13 @@ struct Lifetimes {
   int alive() const { return constructed.load() - destroyed.load(); }
 };
 
+// A value that counts its constructions (copies and moves included) and destructions in a
+// Lifetimes, and checks a canary on every use.
 class Tracked {
 public:
-  Tracked(Lifetimes& lifetimes, int value) : m_lifetimes(&lifetimes), m_value(value) { ++lifetimes.constructed; }
+  explicit Tracked(Lifetimes& lifetimes, int value = 0) : m_lifetimes(&lifetimes), m_value(value) {
+    ++lifetimes.constructed;
+  }
   Tracked(const Tracked& other) : m_lifetimes(other.m_lifetimes), m_value(other.value()) { ++m_lifetimes->constructed; }
   Tracked(Tracked&& other) noexcept : m_lifetimes(other.m_lifetimes), m_value(other.value()) {
     ++m_lifetimes->constructed;
@@ -40,12 +43,5 @@ private:
   int m_value;
   unsigned m_canary = k_alive;
 };
-
-// How many times `needle` occurs in `haystack`.
-inline std::size_t count_of(const std::string& haystack, const std::string& needle) {
-  std::size_t n = 0;
-  for (std::size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + needle.size())) ++n;
-  return n;
-}
 
 }  // namespace gearbox_test

@@ -9,17 +9,9 @@
 
 #include <gtest/gtest.h>
 
-namespace gearbox_test {
+#include "support/describe.hpp"
 
-inline std::string describe(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
+namespace gearbox_test {
 
 // Runs `task` on a loop whose manual clock jumps to the next timer whenever every task
 // waits: timed interleavings are deterministic, nothing sleeps, and a lost wake-up ends

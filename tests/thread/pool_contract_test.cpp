@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/hang_guard.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <latch>
@@ -32,7 +34,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto k_hang_guard = 60s;  // turns a lost wake-up into a failure instead of a hang
+using gearbox_test::k_hang_guard;
 
 // Blocks the pool's only worker until open() is called; started() once it runs.
 struct Blocker {
@@ -226,7 +228,7 @@ TEST(PoolStreams, after_shutdown_cancel_pending_elements_not_started_arrive_as_c
   Blocker blocker{pool};
   auto stream = pool.as_completed([](int x) { return x; }, std::vector<int>{1, 2, 3});
   std::jthread stopper([&] { pool.shutdown(gb::ShutdownMode::cancel_pending); });
-  while (!pool.cancelling()) std::this_thread::yield();
+  while (!gb::detail::PoolAccess::cancelling(pool)) std::this_thread::yield();
   blocker.open();
   int cancelled = 0;
   while (auto done = stream.next().get()) {

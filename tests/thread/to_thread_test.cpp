@@ -26,6 +26,10 @@
 
 #include <gtest/gtest.h>
 
+#include "support/describe.hpp"
+#include "support/hang_guard.hpp"
+#include "support/lifetimes.hpp"
+
 #include <atomic>
 #include <barrier>
 #include <chrono>
@@ -44,29 +48,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto k_hang_guard = 60s;  // see future_test.cpp
+using gearbox_test::describe;
+using gearbox_test::get_guarded;
+using gearbox_test::k_hang_guard;
+using gearbox_test::Lifetimes;
+using gearbox_test::Tracked;
 
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
-};
-
-struct Lifetimes {
-  std::atomic<int> constructed{0};
-  std::atomic<int> destroyed{0};
-  int alive() const { return constructed.load() - destroyed.load(); }
-};
-
-class Tracked {
-public:
-  Tracked(Lifetimes& lifetimes, int value) : m_lifetimes(&lifetimes), m_value(value) { ++lifetimes.constructed; }
-  Tracked(const Tracked& other) : m_lifetimes(other.m_lifetimes), m_value(other.m_value) { ++m_lifetimes->constructed; }
-  Tracked& operator=(const Tracked&) = delete;
-  ~Tracked() { ++m_lifetimes->destroyed; }
-  int value() const { return m_value; }
-
-private:
-  Lifetimes* m_lifetimes;
-  int m_value;
 };
 
 // Restores the blocking pool's limit when the test ends.
@@ -90,26 +79,6 @@ struct Concurrency {
   }
   void leave() { --running; }
 };
-
-// The message of a stored failure. A failure produced on a blocking thread is read only
-// after that thread went back to idle (its reference to the exception object is dropped by
-// then), while the test holds its own exception_ptr: the reference count lives in
-// uninstrumented libstdc++, so TSan could not see the order otherwise.
-std::string message_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "not a std::exception";
-  }
-}
-
-template <class T>
-T get_guarded(gb::Future<T>& future) {
-  if (!future.wait_for(k_hang_guard)) throw std::runtime_error("test: a future never completed");
-  return future.get();
-}
 
 // Waits until every thread of the blocking pool is idle and nothing is queued: the calls
 // of the test before have fully returned. Bounded by the test's timeout.
@@ -233,9 +202,9 @@ TEST(ToThread, an_exception_thrown_by_the_call_is_rethrown_at_the_await) {
   }());
   ASSERT_TRUE(error);
   // The blocking thread drops its reference to the exception after publishing it; read the
-  // message once it has (see message_of).
+  // message once it has (see describe).
   wait_for_idle_pool();
-  EXPECT_EQ(message_of(error), "blocking call failed");
+  EXPECT_EQ(describe(error), "blocking call failed");
 }
 
 TEST(ToThread, a_plain_thread_can_get_the_result_and_move_only_values_pass_through) {

@@ -266,9 +266,13 @@ int ExperimentCommands::run_demo() const {
     const WorkSpec spec = make_spec(step.work, step.tasks, step.wait_s, step.cost_s, units_per_second, service.port());
     const Experiment e = run_and_report_progress(spec, step.cost_s, step.models, dir);
     print_experiment(e, step.timelines);
-    if (!m_quick) save_result(std::string("demo.") + to_string(step.work), to_json(e, cores));
+    save_result(std::string(m_quick ? "demo.quick." : "demo.") + to_string(step.work), to_json(e, cores));
   }
   std::filesystem::remove_all(dir);
+  if (m_quick)
+    std::printf("\nA quick run is saved as one: gearbox-lab guide shows its times, marked\n"
+                "quick, until a full run replaces them. The demonstration measures neither\n"
+                "switches nor how many units fit at once: gearbox-lab switch and scale do.\n");
   std::printf("\nNext: gearbox-lab guide (when to use which), gearbox-lab compare --help,\n"
               "gearbox-lab scale, gearbox-lab switch, gearbox-lab profile -- CMD.\n");
   return 0;

@@ -17,6 +17,7 @@
 #include "experiment.hpp"
 #include "guide.hpp"
 #include "slow_service.hpp"
+#include "switch_cost.hpp"
 #include "timeline.hpp"
 #include "workload.hpp"
 
@@ -243,6 +244,37 @@ TEST(Verdict, follows_from_the_figures) {
   const std::string mixed_text = lab::verdict(mixed, 2);
   EXPECT_EQ(mixed_text.rfind("async+procs: 3.0x faster", 0), 0u) << mixed_text;
   EXPECT_NE(mixed_text.find("overlapped the waits (2.00x)"), std::string::npos) << mixed_text;
+}
+
+TEST(Guide, shows_a_quick_run_marked_as_one_until_a_full_run_replaces_it) {
+  const nlohmann::json quick_io = {{"tasks", 5}, {"models", {{{"model", "async"}, {"wall_s", 0.21}}}}};
+  const nlohmann::json full_io = {{"tasks", 5}, {"models", {{{"model", "async"}, {"wall_s", 2.01}}}}};
+  const std::string after_quick = lab::render_guide({{"demo.quick.io", quick_io}}, 2);
+  EXPECT_NE(after_quick.find("I/O-bound, quick run (5 tasks): async 0.2 s"), std::string::npos) << after_quick;
+  EXPECT_NE(after_quick.find("a tenth"), std::string::npos) << after_quick;
+  EXPECT_NE(after_quick.find("CPU-bound: not measured yet"), std::string::npos) << after_quick;
+  const std::string after_full = lab::render_guide({{"demo.quick.io", quick_io}, {"demo.io", full_io}}, 2);
+  EXPECT_NE(after_full.find("I/O-bound (5 tasks): async 2.0 s"), std::string::npos) << after_full;
+  EXPECT_EQ(after_full.find("quick"), std::string::npos) << after_full;
+}
+
+TEST(Guide, quotes_switch_costs_with_the_switch_tables_names_in_its_order) {
+  // Saved JSON sorts its keys (process_* before thread_*); the table lists threads first.
+  const nlohmann::json switches = {{"switches",
+                                    {{"process_one_core", {{"ns_per_switch", 3000.0}}},
+                                     {"thread_one_core", {{"ns_per_switch", 2000.0}}},
+                                     {"gearbox_task", {{"ns_per_switch", 40.0}}}}}};
+  const std::string guide = lab::render_guide({{"switch", switches}}, 2);
+  const std::size_t task = guide.find(lab::label(lab::SwitchKind::gearbox_task));
+  const std::size_t thread = guide.find(lab::label(lab::SwitchKind::thread_one_core));
+  const std::size_t process = guide.find(lab::label(lab::SwitchKind::process_one_core));
+  ASSERT_NE(task, std::string::npos) << guide;
+  ASSERT_NE(thread, std::string::npos) << guide;
+  ASSERT_NE(process, std::string::npos) << guide;
+  EXPECT_LT(task, thread) << guide;
+  EXPECT_LT(thread, process) << guide;
+  EXPECT_NE(guide.find("2000 ns"), std::string::npos) << guide;
+  EXPECT_EQ(guide.find(lab::label(lab::SwitchKind::coroutine_resume)), std::string::npos) << guide;  // not measured
 }
 
 TEST(Guide, names_what_is_not_measured_yet_and_quotes_what_is) {

@@ -42,7 +42,12 @@ enum class SwitchKind {
   process_one_core,
   process_two_cores,
 };
-const char* to_string(SwitchKind kind) noexcept;
+// Every kind, in the order the switch table lists them.
+inline constexpr SwitchKind k_switch_kinds[] = {SwitchKind::coroutine_resume, SwitchKind::gearbox_task,
+                                                SwitchKind::thread_one_core,  SwitchKind::thread_two_cores,
+                                                SwitchKind::process_one_core, SwitchKind::process_two_cores};
+const char* to_string(SwitchKind kind) noexcept;  // the key in the saved JSON: "thread_one_core"
+const char* label(SwitchKind kind) noexcept;      // the name in the table: "thread to thread, one core (futex)"
 
 struct SwitchLimits {
   int repetitions = 5;       // timed ones; one untimed warm-up runs before them

@@ -7,9 +7,8 @@
 #include "switch_cost.hpp"
 
 namespace gearbox::lab {
-namespace {
 
-const char* describe(SwitchKind kind) noexcept {
+const char* label(SwitchKind kind) noexcept {
   switch (kind) {
   case SwitchKind::coroutine_resume: return "coroutine resume (bare)";
   case SwitchKind::gearbox_task: return "gearbox task to task (channel)";
@@ -20,6 +19,8 @@ const char* describe(SwitchKind kind) noexcept {
   }
   return "?";
 }
+
+namespace {
 
 const SwitchCost* find(const std::vector<SwitchCost>& costs, SwitchKind kind) {
   for (const SwitchCost& cost : costs)
@@ -67,7 +68,7 @@ std::string render_switch(const std::vector<SwitchCost>& costs) {
   bool any_capped = false;
   for (const SwitchCost& cost : costs) {
     any_capped = any_capped || cost.capped;
-    out += printf_string("  %-36s %10s %12s%s\n", describe(cost.kind), nanoseconds(cost.ns_per_switch).c_str(),
+    out += printf_string("  %-36s %10s %12s%s\n", label(cost.kind), nanoseconds(cost.ns_per_switch).c_str(),
                          multiple(times_coroutine(costs, cost)).c_str(), cost.capped ? " *" : "");
   }
   if (any_capped) out += "  * cut short by the time cap: measured over fewer round trips\n";

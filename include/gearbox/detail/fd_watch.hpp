@@ -44,12 +44,12 @@ public:
   FdWatch(Loop& loop, int fd, bool assume_ready = false)
       : IoWatcher(&FdWatch::on_ready), m_loop(&loop), m_fd(fd) {
     m_direction[k_read].ready = m_direction[k_write].ready = assume_ready;
-    loop.watch(fd, this, io_events::readable | io_events::writable);
+    LoopAccess::watch(loop, fd, this, io_events::readable | io_events::writable);
   }
   FdWatch(const FdWatch&) = delete;
   FdWatch& operator=(const FdWatch&) = delete;
   ~FdWatch() {
-    if (m_loop) m_loop->unwatch(m_fd, this);
+    if (m_loop) LoopAccess::unwatch(*m_loop, m_fd, this);
   }
 
   int fd() const noexcept { return m_fd; }

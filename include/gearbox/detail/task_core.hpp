@@ -128,6 +128,7 @@ private:
   WaitOn m_wait_on = WaitOn::other;  // what the last suspension waited on (for the trace)
   bool m_cancel_requested = false;
   bool m_observed = false;
+  bool m_started = false;  // has run at least once (Loop::stats)
 };
 
 // The task the calling thread is running, or null when not inside a task on a loop.

@@ -108,6 +108,25 @@ struct CallOptions {
   std::stop_token stop_token = {};       // a stop request cancels the call if it is still queued
 };
 
+namespace detail {
+template <class T>
+inline constexpr bool is_remote_ref = false;
+template <auto Fn>
+inline constexpr bool is_remote_ref<RemoteRef<Fn>> = true;
+// A callable handed where a remote function belongs (submit(fn, ...) for
+// submit(gb::remote<fn>, ...)): caught by an overload that says so in one sentence.
+template <class F>
+inline constexpr bool not_a_remote_function = !is_remote_ref<std::remove_cvref_t<F>> &&
+                                              !std::is_same_v<std::remove_cvref_t<F>, CallOptions> &&
+                                              !std::is_convertible_v<F, std::string_view>;
+// Whether an element of a range converts to a remote function's argument tuple.
+template <class Arguments, class Element>
+inline constexpr bool element_fits = std::is_constructible_v<Arguments, Element>;
+}  // namespace detail
+
+#define GEARBOX_DETAIL_NOT_REMOTE                                                                       \
+  "gearbox: a ProcessPool runs remote functions: register fn with GEARBOX_REMOTE(fn) and pass " \
+  "gb::remote<fn>, or a registered name with its result type: submit<R>(\"name\", args...)"
 
 class ProcessPool {
 public:
@@ -131,9 +150,10 @@ public:
   template <auto Fn, class... A>
   auto submit(const CallOptions& options, RemoteRef<Fn> fn, A&&... args) {
     using Sig = typename RemoteRef<Fn>::signature;
-    static_assert(std::is_constructible_v<typename Sig::arguments, A&&...>,
-                  "gearbox: these arguments do not convert to the remote function's parameters");
-    return submit_encoded<typename Sig::result>(options, fn.name(), typename Sig::arguments(std::forward<A>(args)...));
+    constexpr bool fits = std::is_constructible_v<typename Sig::arguments, A&&...>;
+    static_assert(fits, "gearbox: these arguments do not convert to the remote function's parameters");
+    if constexpr (fits)
+      return submit_encoded<typename Sig::result>(options, fn.name(), typename Sig::arguments(std::forward<A>(args)...));
   }
   // By name: the arguments are encoded as they are given (their decayed types) and the
   // worker checks them against the function's parameters (RemoteError "gearbox::BadArguments").
@@ -190,6 +210,28 @@ public:
     return stream<Fn, R, Completed<R>>(fn, std::forward<Range>(range), 1);
   }
 
+  // Misuse: a plain function or lambda where gb::remote<fn> belongs.
+  template <class F, class... A>
+    requires detail::not_a_remote_function<F>
+  void submit(F&&, A&&...) {
+    static_assert(!detail::not_a_remote_function<F>, GEARBOX_DETAIL_NOT_REMOTE);
+  }
+  template <class F, class Range>
+    requires detail::not_a_remote_function<F>
+  void map(F&&, Range&&, std::size_t = 1) {
+    static_assert(!detail::not_a_remote_function<F>, GEARBOX_DETAIL_NOT_REMOTE);
+  }
+  template <class F, class Range>
+    requires detail::not_a_remote_function<F>
+  void imap_unordered(F&&, Range&&, std::size_t = 1) {
+    static_assert(!detail::not_a_remote_function<F>, GEARBOX_DETAIL_NOT_REMOTE);
+  }
+  template <class F, class Range>
+    requires detail::not_a_remote_function<F>
+  void as_completed(F&&, Range&&) {
+    static_assert(!detail::not_a_remote_function<F>, GEARBOX_DETAIL_NOT_REMOTE);
+  }
+
   // Cancels every call still queued (not yet sent to a worker): their futures fail with
   // Cancelled. Returns how many. Running calls are not affected.
   std::size_t cancel_pending();
@@ -244,6 +286,9 @@ private:
 
   template <class Arguments, class Range>
   static std::vector<Arguments> collect(Range&& range) {
+    static_assert(detail::element_fits<Arguments, std::ranges::range_reference_t<Range>>,
+                  "gearbox: an element of the range does not convert to the remote function's parameters. "
+                  "For a function of several parameters, the range holds a std::tuple of its arguments.");
     std::vector<Arguments> inputs;
     if constexpr (std::ranges::sized_range<Range>) inputs.reserve(std::ranges::size(range));
     for (auto&& element : range) inputs.push_back(detail::arguments_from<Arguments>(std::forward<decltype(element)>(element)));
@@ -286,3 +331,5 @@ private:
 };
 
 }  // namespace gearbox
+
+#undef GEARBOX_DETAIL_NOT_REMOTE
