@@ -51,11 +51,32 @@ gb::Task<Reply> get(std::uint16_t port, std::string path) {
 }
 
 // Runs in a worker: returns once the file `path` exists (the test's gate).
+// Runs in a worker: says which worker holds it (a file "<path>.held.<pid>"), then waits
+// until `path` exists.
 int hold_until_file_exists(std::string path) {
+  { std::ofstream{path + ".held." + std::to_string(::getpid())}; }
   while (!std::filesystem::exists(path)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return 1;
 }
 GEARBOX_REMOTE(hold_until_file_exists);
+
+// How many workers hold a hold_until_file_exists(path) call now.
+int workers_holding(const std::string& path) {
+  const std::filesystem::path gate{path};
+  const std::string prefix = gate.filename().string() + ".held.";
+  int holding = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(gate.parent_path()))
+    if (entry.path().filename().string().starts_with(prefix)) ++holding;
+  return holding;
+}
+
+void remove_gate(const std::string& path) {
+  const std::filesystem::path gate{path};
+  const std::string prefix = gate.filename().string() + ".held.";
+  std::filesystem::remove(gate);
+  for (const auto& entry : std::filesystem::directory_iterator(gate.parent_path()))
+    if (entry.path().filename().string().starts_with(prefix)) std::filesystem::remove(entry.path());
+}
 
 // A path no other test run uses, that does not exist yet.
 std::string gearbox_test_gate_path() {
@@ -129,13 +150,18 @@ TEST(ApiServer, a_crashing_worker_fails_its_request_with_502_and_the_next_comput
 
 TEST(ApiServer, health_is_answered_while_cpu_work_and_blocking_calls_are_in_flight) {
   // Both workers and two blocking-pool threads are held by the test until every health
-  // check has been answered: two gate calls occupy the workers, so the two computes wait
-  // in the pool's queue, and the two legacy calls block in a gated call. The order of
-  // completion holds by construction: the slow requests cannot end before the gates open.
+  // check has been answered: one gate call holds each worker (each says so with a file),
+  // so the two computes wait in the pool's queue, and the two legacy calls block in a
+  // gated call. The order of completion holds by construction: the slow requests cannot
+  // end before the gate opens.
   const std::string gate = gearbox_test_gate_path();
   std::atomic<int> legacy_blocked{0};
   gb::ProcessPool pool{{.workers = 2}};
-  auto held = pool.map(gb::remote<hold_until_file_exists>, std::vector<std::string>{gate, gate});
+  // A call with a timeout goes only to an idle worker, and nothing is sent ahead to the
+  // worker that runs it: the two gates hold one worker each, and the computes stay queued.
+  const gb::CallOptions exclusive{.timeout = std::chrono::minutes(10)};
+  std::vector<gb::Future<int>> held;
+  for (int i = 0; i < 2; ++i) held.push_back(pool.submit(exclusive, gb::remote<hold_until_file_exists>, gate));
   const gb::api_example::ApiOptions options{
       .max_compute_n = 10'000'000,
       .allow_crash = true,
@@ -155,14 +181,16 @@ TEST(ApiServer, health_is_answered_while_cpu_work_and_blocking_calls_are_in_flig
     group.spawn(record("compute", "/compute?n=1000"));
     group.spawn(record("legacy", "/legacy?ms=1"));
     group.spawn(record("legacy", "/legacy?ms=1"));
-    // Until all four are in flight: the computes queued behind the gates, the legacy calls blocked.
-    while (pool.stats().queued < 2 || legacy_blocked.load() < 2) co_await gb::sleep_for(std::chrono::milliseconds(1));
+    // Until all four are in flight: both workers held, both computes queued, both legacy
+    // calls blocked.
+    while (workers_holding(gate) < 2 || pool.stats().queued < 2 || legacy_blocked.load() < 2)
+      co_await gb::sleep_for(std::chrono::milliseconds(1));
     for (int i = 0; i < 3; ++i) co_await record("health", "/health");
     { std::ofstream{gate}; }
     co_await group.join();
   });
-  EXPECT_EQ(held.get(), (std::vector<int>{1, 1}));
-  std::filesystem::remove(gate);
+  for (auto& h : held) EXPECT_EQ(h.get(), 1);
+  remove_gate(gate);
   ASSERT_EQ(finished.size(), 7u);
   EXPECT_EQ(finished[0], "health 200");
   EXPECT_EQ(finished[1], "health 200");

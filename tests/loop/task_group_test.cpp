@@ -31,6 +31,7 @@
 
 #include <gtest/gtest.h>
 
+#include "child_tasks.hpp"
 #include "support/env.hpp"
 
 namespace gb = gearbox;
@@ -40,59 +41,28 @@ using std::chrono::milliseconds;
 namespace {
 
 using gearbox_test::describe;
+using gearbox_test::failer;
+using gearbox_test::noter;
+using gearbox_test::sleeper;
+using gearbox_test::stubborn;
 using gearbox_test::Env;
 using gearbox_test::Failure;
 using gearbox_test::Lifetimes;
 using gearbox_test::Log;
 using gearbox_test::Tracked;
 
-gb::Task<void> noter(Env& env, std::string name) {
-  env.note(name);
-  co_return;
-}
-
-// Sleeps `delay`, then stores `value` in `out`; logs its start, end or cancellation.
+// TaskGroup children return nothing: the shared children (child_tasks.hpp), with their
+// value stored in `out` where there is one.
 gb::Task<void> worker(Env& env, std::string name, milliseconds delay, int value, int& out) {
-  Tracked alive{env.life};
-  env.note(name + " start");
-  try {
-    co_await gb::sleep_for(delay);
-  } catch (const gb::Cancelled&) {
-    env.note(name + " cancelled");
-    throw;
-  }
-  env.note(name + " end");
-  out = value;
+  out = co_await sleeper(env, std::move(name), delay, value);
 }
 
 gb::Task<void> failing_worker(Env& env, std::string name, milliseconds delay) {
-  Tracked alive{env.life};
-  env.note(name + " start");
-  try {
-    co_await gb::sleep_for(delay);
-  } catch (const gb::Cancelled&) {
-    env.note(name + " cancelled");
-    throw;
-  }
-  env.note(name + " throws");
-  throw Failure{name};
+  co_await failer(env, std::move(name), delay);
 }
 
-// If cancelled while it sleeps, fails with another error (a clean-up that went wrong).
 gb::Task<void> stubborn_worker(Env& env, std::string name, milliseconds delay) {
-  Tracked alive{env.life};
-  env.note(name + " start");
-  bool cancelled = false;
-  try {
-    co_await gb::sleep_for(delay);
-  } catch (const gb::Cancelled&) {
-    cancelled = true;
-  }
-  if (cancelled) {
-    env.note(name + " fails while cancelled");
-    throw Failure{name + " cleanup failed"};
-  }
-  env.note(name + " end");
+  co_await stubborn(env, std::move(name), delay);
 }
 
 }  // namespace

@@ -36,7 +36,7 @@
 
 #include <gtest/gtest.h>
 
-#include "combinators_test_support.hpp"
+#include "child_tasks.hpp"
 #include "support/env.hpp"
 #include "support/lifetimes.hpp"
 

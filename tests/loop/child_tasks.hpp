@@ -1,5 +1,5 @@
-// Shared by the tests of the combinators (gather_test, when_any_test, as_completed_test):
-// child tasks that sleep, fail or refuse to be cancelled cleanly, and log what they do in
+// Shared by the tests of the combinators (gather_test, when_any_test, as_completed_test)
+// and of TaskGroup (task_group_test): child tasks that sleep, fail or refuse to be cancelled cleanly, and log what they do in
 // their Env ("<name> <event> @<ms since start>"). Each holds a Tracked local, so that a
 // test can prove that every child's frame was destroyed exactly once. Free functions: a
 // coroutine lambda with captures must not outlive its closure.
