@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -20,6 +22,7 @@
 #include <gearbox/gearbox.hpp>
 
 #include "process/process_support.hpp"
+#include "support/hang_guard.hpp"
 
 namespace gb = gearbox;
 using namespace std::chrono_literals;
@@ -117,7 +120,24 @@ int wait_for_file(std::string path) {
   return 1;
 }
 
+// Says which worker runs it (a file "<path>.held.<pid>"), then waits until `path` exists.
+int hold_until_file_exists(std::string path) {
+  { std::ofstream{path + ".held." + std::to_string(::getpid())}; }
+  return wait_for_file(std::move(path));
+}
+
+// How many distinct workers have started a hold_until_file_exists(path).
+int workers_holding(const std::string& path) {
+  const std::filesystem::path gate{path};
+  const std::string prefix = gate.filename().string() + ".held.";
+  int holding = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(gate.parent_path()))
+    if (entry.path().filename().string().starts_with(prefix)) ++holding;
+  return holding;
+}
+
 GEARBOX_REMOTE(square);
+GEARBOX_REMOTE(hold_until_file_exists);
 GEARBOX_REMOTE(add);
 GEARBOX_REMOTE(halve);
 GEARBOX_REMOTE(shout);
@@ -523,10 +543,30 @@ TEST(ProcessPool, terminate_before_the_destructor_does_not_wait_for_a_task_that_
   EXPECT_TRUE(gearbox_test::has_no_children());
 }
 
+TEST(ProcessPool, calls_of_unknown_cost_on_fresh_workers_are_shared_out_one_per_worker) {
+  // batching.cpp: idle workers share the queue with the workers still starting, so two
+  // long calls on two new workers run one each (and neither waits behind the other).
+  const std::string gate = gearbox_test::temp_path("shared");
+  gb::ProcessPool pool{{.workers = 2}};
+  auto both = pool.map(gb::remote<hold_until_file_exists>, std::vector<std::string>{gate, gate});
+  const auto until = std::chrono::steady_clock::now() + gearbox_test::k_hang_guard;
+  while (workers_holding(gate) < 2 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(workers_holding(gate), 2) << "one worker was given both calls while the other idled";
+  { std::ofstream{gate}; }
+  EXPECT_EQ(both.get(), (std::vector<int>{1, 1}));
+  const std::filesystem::path dir = std::filesystem::path(gate).parent_path();
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().filename().string().starts_with(std::filesystem::path(gate).filename().string()))
+      std::filesystem::remove(entry.path());
+}
+
 TEST(ProcessPool, cancel_withdraws_a_queued_call_and_not_a_running_one) {
   const std::string gate = gearbox_test::temp_path("gate");
   gb::ProcessPool pool{{.workers = 1}};
-  auto running = pool.submit(gb::remote<wait_for_file>, gate);
+  // A call with a timeout runs alone: nothing is sent ahead to its worker, so the next call
+  // stays queued until the test cancels it, by construction.
+  const gb::CallOptions alone{.timeout = std::chrono::minutes(10)};
+  auto running = pool.submit(alone, gb::remote<wait_for_file>, gate);
   while (pool.stats().running == 0) std::this_thread::yield();
   auto queued = pool.submit(gb::remote<square>, 4);
   EXPECT_TRUE(queued.cancel());

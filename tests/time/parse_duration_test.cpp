@@ -99,7 +99,9 @@ TEST(ParseDuration, a_duration_beyond_what_nanoseconds_hold_is_refused_as_too_lo
 
 TEST(ParseDuration, the_message_stays_on_one_line_and_short) {
   EXPECT_EQ(refusal("1\ns"), message("1?s", k_not_a_duration));
-  EXPECT_EQ(refusal(std::string(100, 'x')), message(std::string(40, 'x') + "...", k_not_a_duration));
+  std::string shortened(40, 'x');
+  shortened += "...";
+  EXPECT_EQ(refusal(std::string(100, 'x')), message(shortened, k_not_a_duration));
 }
 
 TEST(FormatDuration, a_duration_is_written_in_the_largest_unit_that_counts_it_whole) {
