@@ -35,6 +35,7 @@ namespace {
 
 std::vector<gb::Benchmark> all_benchmarks() {
   std::vector<gb::Benchmark> all = gb::async_benchmarks();
+  for (auto& b : gb::runtime_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::thread_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::chat_benchmarks()) all.push_back(std::move(b));
   for (auto& b : gb::net_benchmarks()) all.push_back(std::move(b));
@@ -97,6 +98,13 @@ void print_table(const json& report) {
 
 }  // namespace
 
+std::string threaded_names(const std::vector<gb::Benchmark>& benchmarks) {
+  std::string names;
+  for (const auto& b : benchmarks)
+    if (b.default_threads > 0) names += (names.empty() ? "" : ", ") + b.name;
+  return names;
+}
+
 int main(int argc, char** argv) {
   gearbox::init(argc, argv);  // the process benchmarks' workers are this program: they never return from here
   const auto benchmarks = all_benchmarks();
@@ -134,6 +142,12 @@ int main(int argc, char** argv) {
   }
   const gb::Benchmark& bench = *found;
   if (n == 0) n = bench.default_n;
+  // A benchmark uses the threads it reports: one that runs on one thread refuses --threads.
+  if (threads > 0 && bench.default_threads == 0) {
+    std::fprintf(stderr, "gearbox-bench: %s runs on one thread and takes no --threads (the multi-threaded ones do: %s)\n",
+                 bench.name.c_str(), threaded_names(benchmarks).c_str());
+    return 2;
+  }
   if (threads == 0) threads = bench.default_threads;
   if (!bench.valid_n(n)) {
     std::fprintf(stderr, "gearbox-bench: n=%ld is not a valid size for %s\n", n, bench.name.c_str());

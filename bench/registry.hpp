@@ -43,6 +43,8 @@ struct Benchmark {
 };
 
 std::vector<Benchmark> async_benchmarks();
+// The multi-thread runtime (gb::Runtime): Tokio's scheduler benchmarks.
+std::vector<Benchmark> runtime_benchmarks();
 std::vector<Benchmark> thread_benchmarks();
 std::vector<Benchmark> chat_benchmarks();
 std::vector<Benchmark> net_benchmarks();

@@ -8,6 +8,7 @@
 #include <gearbox/gearbox.hpp>
 
 #include "registry.hpp"
+#include "async/skynet_tree.hpp"
 
 namespace gearbox::bench {
 namespace {
@@ -38,23 +39,10 @@ Task<std::int64_t> skynet_node(std::int64_t number, std::int64_t size) {
   co_return sum;
 }
 
-// The same tree with every child started by spawn() (scheduled: it first runs at the next
-// turn, as asyncio.create_task), so the whole tree is materialised breadth-first before
-// leaves finish. Shows what eager starts save.
-Task<std::int64_t> skynet_node_scheduled(std::int64_t number, std::int64_t size) {
-  if (size == 1) co_return number;
-  const std::int64_t child_size = size / 10;
-  std::array<JoinHandle<std::int64_t>, 10> children;
-  for (std::int64_t i = 0; i < 10; ++i) children[static_cast<std::size_t>(i)] = spawn(skynet_node_scheduled(number + i * child_size, child_size));
-  std::int64_t sum = 0;
-  for (auto& child : children) sum += co_await child;
-  co_return sum;
-}
-
 BenchRun run_skynet_scheduled(const BenchArgs& args) {
   Loop loop;
   const auto start = Clock::now();
-  const std::int64_t sum = loop.run(skynet_node_scheduled(0, args.n));
+  const std::int64_t sum = loop.run(skynet_spawned(0, args.n));  // skynet_tree.hpp: breadth-first
   return {ms_since(start), sum};
 }
 

@@ -31,6 +31,7 @@
 #include <gearbox/process/process_pool.hpp>
 #include <gearbox/process/registry.hpp>
 #include <gearbox/process/shared_buffer.hpp>
+#include <gearbox/runtime.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/sync/channel.hpp>
 #include <gearbox/sync/event.hpp>

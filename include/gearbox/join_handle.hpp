@@ -12,7 +12,9 @@
 // Awaiting a handle from a task that gets cancelled forwards the cancellation to the
 // awaited task, waits for it to end (so its destructors have run), then throws Cancelled.
 //
-// Thread-safety: a handle belongs to the loop's thread; use it only there.
+// Thread-safety: on a Loop, a handle belongs to the loop's thread; use it only there. On a
+// Runtime, a handle may be awaited, cancelled, detached or dropped on any thread (one
+// thread at a time: the handle itself is not shared).
 #pragma once
 
 #include <coroutine>
@@ -59,11 +61,15 @@ public:
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> awaiter) {
     m_waiter = &current_core_or_throw();
-    if (m_child->has_listener())
-      throw std::logic_error("gearbox: a task is already being awaited; a JoinHandle has one awaiter at a time");
     if (m_waiter->cancel_requested()) m_child->request_cancel();
-    if (m_child->done()) return false;
-    m_child->set_listener(this);
+    switch (m_child->try_listen(this)) {
+      case TaskCore::Listen::done: return false;
+      case TaskCore::Listen::busy:
+        throw std::logic_error("gearbox: a task is already being awaited; a JoinHandle has one awaiter at a time");
+      case TaskCore::Listen::set: break;
+    }
+    // From here the child may end on another worker and wake us: wake() then finds us
+    // still running and reschedules us once this slice has returned (task_core.hpp).
     m_waiter->suspend(awaiter, m_waiter->cancel_requested() ? nullptr : static_cast<CancelSlot*>(this), detail::WaitOn::join);
     return true;
   }

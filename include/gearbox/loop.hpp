@@ -42,6 +42,7 @@ namespace gearbox {
 
 namespace detail {
 struct LoopAccess;
+class RuntimeCore;
 }
 
 // How a spawned task starts.
@@ -121,6 +122,12 @@ private:
 
   void adopt(detail::TaskCore* core, Start start) noexcept;
   void forget(detail::TaskCore* core) noexcept;
+  void note_started() noexcept;
+  // A Runtime's worker loop: the runtime's queues, not m_ready, hold its tasks.
+  void wake_shared(detail::TaskCore* core) noexcept;
+  void reschedule(detail::TaskCore* core) noexcept;
+  int drive(bool may_block);
+  void wake_up() noexcept;
   void check_can_run() const;
   void run_until_done(detail::TaskCore& core);
   void run_turn(const detail::TaskCore* target);
@@ -137,6 +144,9 @@ private:
   std::uint64_t m_failed = 0;
   std::uint64_t m_cancelled = 0;
   std::unique_ptr<Impl> m_impl;
+  // Set when the loop is a worker of a multi-thread Runtime (runtime.hpp); null otherwise.
+  detail::RuntimeCore* m_runtime = nullptr;
+  unsigned m_worker_index = 0;
 };
 
 namespace detail {
@@ -163,6 +173,27 @@ struct LoopAccess {
   static void unwatch(Loop& loop, int fd, IoWatcher* watcher) noexcept { loop.unwatch(fd, watcher); }
   // Hands a failure nobody will observe to LoopOptions::on_unhandled_exception.
   static void report_unhandled(Loop& loop, std::exception_ptr error) noexcept { loop.report_unhandled(std::move(error)); }
+
+  // For the multi-thread Runtime (src/runtime), whose workers each own a loop:
+  // The runtime `loop` is a worker of, or null for a standalone loop.
+  static RuntimeCore* runtime(const Loop& loop) noexcept { return loop.m_runtime; }
+  static unsigned worker_index(const Loop& loop) noexcept { return loop.m_worker_index; }
+  static void attach(Loop& loop, RuntimeCore* runtime, unsigned worker) noexcept {
+    loop.m_runtime = runtime;
+    loop.m_worker_index = worker;
+  }
+  // Queues a shared task that a wake-up made ready (see TaskCore::wake).
+  static void wake_shared(Loop& loop, TaskCore* core) noexcept { loop.wake_shared(core); }
+  // Queues a shared task again after its slice (it yielded, or was woken while running).
+  static void reschedule(Loop& loop, TaskCore* core) noexcept { loop.reschedule(core); }
+  // One round of the loop's own work, on its worker's thread: polls I/O (blocking until
+  // the next timer when `may_block`, and until wake_up() or a post), fires due timers and
+  // runs posted functions. Returns how many of those it found.
+  static int drive(Loop& loop, bool may_block) { return loop.drive(may_block); }
+  // Ends a blocking drive() from any thread (an eventfd write; no effect if one is due).
+  static void wake_up(Loop& loop) noexcept { loop.wake_up(); }
+  // Makes `loop` the calling thread's current loop (Loop::current); returns the previous.
+  static Loop* enter(Loop* loop) noexcept;
 };
 
 }  // namespace detail

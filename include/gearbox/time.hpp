@@ -134,6 +134,7 @@ template <class Rep, class Period>
 template <class T, class Rep, class Period>
 Task<T> timeout(std::chrono::duration<Rep, Period> limit, Task<T> task) {
   Loop& loop = Loop::current_or_throw();
+  detail::require_single_thread("timeout()");
   JoinHandle<T> child = loop.spawn(std::move(task));
   detail::Deadline deadline{loop, *child.core(), loop.now() + std::chrono::ceil<Clock::duration>(limit)};
   if (co_await detail::JoinWait{*child.core()}) throw Cancelled{};

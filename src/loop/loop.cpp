@@ -16,6 +16,7 @@
 
 #include "loop/reactor.hpp"
 #include "loop/timer_wheel.hpp"
+#include "runtime/runtime_core.hpp"
 #include "trace/recorder.hpp"
 
 namespace gearbox {
@@ -163,6 +164,44 @@ Loop& Loop::current_or_throw() {
 
 void Loop::post(std::function<void()> fn) { post(new PostedFunction(std::move(fn))); }
 
+Loop* detail::LoopAccess::enter(Loop* loop) noexcept { return std::exchange(t_current_loop, loop); }
+
+void Loop::wake_up() noexcept {
+  // As post() without a runnable: under the mutex, so on_wake's read of the eventfd and
+  // this write cannot cross.
+  std::lock_guard lock(m_impl->m_remote_mutex);
+  if (!m_impl->m_wake_pending.load(std::memory_order_relaxed)) {
+    m_impl->m_wake_pending.store(true, std::memory_order_relaxed);
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(m_impl->m_wake_fd, &one, sizeof one);
+  }
+}
+
+int Loop::drive(bool may_block) {
+  Impl& impl = *m_impl;
+  const int timeout = may_block ? impl.poll_timeout(m_clock->now()) : 0;
+  int found = impl.m_reactor->poll(timeout);
+  if (!impl.m_timers.empty()) {
+    impl.m_timers.advance(impl.now_tick(m_clock->now()));
+    found += static_cast<int>(impl.m_timers.fire_due());
+  }
+  for (std::size_t n = m_ready.size(); n > 0; --n, ++found) {
+    detail::Runnable* runnable = m_ready.pop();
+    runnable->m_run(runnable);
+  }
+  return found;
+}
+
+void Loop::wake_shared(detail::TaskCore* core) noexcept { m_runtime->schedule_woken(core); }
+void Loop::reschedule(detail::TaskCore* core) noexcept { m_runtime->schedule_again(core); }
+
+void Loop::note_started() noexcept {
+  if (m_runtime)
+    m_runtime->note_started(m_worker_index);
+  else
+    ++m_started;
+}
+
 void Loop::post(detail::Runnable* posted) noexcept {
   // Everything, the eventfd write included, happens under m_remote_mutex: once a poster
   // lets go of it, it never touches the loop again, so a loop that has run the posted work
@@ -187,6 +226,7 @@ void Loop::add_timer(detail::TimerNode* timer, time_point deadline) noexcept {
 void Loop::cancel_timer(detail::TimerNode* timer) noexcept { m_impl->m_timers.remove(timer); }
 
 void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events) {
+  if (m_runtime) throw std::logic_error("gearbox: sockets, signals, subprocesses and files are not yet supported on gb::Runtime (use a Loop)");
   m_impl->m_reactor->add(fd, watcher, events);
   m_impl->m_watchers.push_back(watcher);
 }
@@ -208,6 +248,10 @@ void Loop::report_unhandled(std::exception_ptr error) noexcept {
 }
 
 void Loop::adopt(detail::TaskCore* core, Start start) noexcept {
+  if (m_runtime) {
+    m_runtime->adopt(core, start);
+    return;
+  }
   m_live.push_back(core->live_node());
   ++m_live_count;
   ++m_spawned;
@@ -225,6 +269,10 @@ void Loop::adopt(detail::TaskCore* core, Start start) noexcept {
 }
 
 void Loop::forget(detail::TaskCore* core) noexcept {
+  if (m_runtime) {
+    m_runtime->forget(core);
+    return;
+  }
   core->live_node()->unlink();
   --m_live_count;
   const std::exception_ptr error = core->exception();

@@ -1,4 +1,4 @@
-// Peer for `gearbox-bench skynet`: the classic skynet benchmark in Go.
+// Peer for `gearbox-bench skynet` and `rt_skynet`: the classic skynet benchmark in Go.
 //
 // How it maps to gearbox: gearbox spawns a task per tree node on one loop; the root
 // covers leaves 0..n-1 and every node spawns 10 children, each covering a tenth of its
@@ -7,9 +7,11 @@
 // parent through a channel (1,111,110 goroutines for n = 1,000,000; the root runs on
 // the main goroutine). The per-parent channel is buffered with room for all 10
 // children, so a child that finishes first never blocks waiting for its parent: the
-// usual way a Go programmer writes a fan-in of known size. GOMAXPROCS is left at its
-// default (all cores), as a Go user would run it; the gearbox async version uses one
-// thread, so this peer may use more cores than gearbox does.
+// usual way a Go programmer writes a fan-in of known size. Without --threads, GOMAXPROCS
+// is left at its default (all cores), as a Go user would run it; the gearbox async
+// version uses one thread, so this peer may use more cores than gearbox does. With
+// --threads T (rt_skynet, where gearbox runs the tree on a Runtime of T workers whose
+// tasks spawn and join their children), GOMAXPROCS is T.
 //
 // Only the tree itself is timed (time.Now reads the monotonic clock), not process
 // start-up. Prints one JSON line: {"ms": ..., "result": n*(n-1)/2, "tasks": ...}.
@@ -19,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -60,10 +63,14 @@ func taskCount(n int64) int64 {
 
 func main() {
 	n := flag.Int64("n", 1000000, "number of leaves; a power of 10")
+	threads := flag.Int("threads", 0, "GOMAXPROCS (0: Go's default, every core)")
 	flag.Parse()
-	if flag.NArg() != 0 || !isPowerOf10(*n) {
-		fmt.Fprintln(os.Stderr, "usage: skynet [--n N]   (N must be a power of 10, >= 1)")
+	if flag.NArg() != 0 || !isPowerOf10(*n) || *threads < 0 {
+		fmt.Fprintln(os.Stderr, "usage: skynet [--n N] [--threads T]   (N must be a power of 10, >= 1)")
 		os.Exit(2)
+	}
+	if *threads > 0 {
+		runtime.GOMAXPROCS(*threads)
 	}
 
 	start := time.Now()

@@ -63,6 +63,7 @@ public:
 
   // Starts watching `core` (already spawned) as child number `index`.
   void watch(Listener& listener, TaskCore& core, std::size_t index) {
+    require_single_thread("gather, when_any, as_completed and TaskGroup");
     listener.m_set = this;
     listener.m_core = &core;
     listener.m_index = index;

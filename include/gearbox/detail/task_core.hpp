@@ -3,7 +3,7 @@
 // which wait it is suspended in (so cancel() can abandon that wait), and who is waiting
 // for it to finish.
 //
-// Protocol between awaiters and the core (all on the loop's thread):
+// Protocol between awaiters and the core:
 //   - an awaiter that must wait calls suspend(handle, slot) in await_suspend; `slot` is
 //     the wait's CancelSlot (or null for a wait that cannot be abandoned);
 //   - whatever ends the wait calls wake(): the core clears the slot and is scheduled;
@@ -12,8 +12,30 @@
 //     (or, for waits on child tasks, forwards the cancellation and keeps waiting).
 // Cancellation is level-triggered: once requested, every later suspension point of the
 // task throws Cancelled.
+//
+// Two flavors. A task on a Loop is touched by the loop's thread only, and the protocol
+// above runs with plain loads and stores. A task on a Runtime (shared()) may be woken,
+// cancelled, joined and released from any thread, and runs on one worker at a time:
+//   - its state is an atomic word: scheduled -> running -> suspended -> scheduled ... ->
+//     done, plus `notified` (running, and woken meanwhile). suspend() only records the
+//     wait: the task stays `running` until its run slice has returned, so no other thread
+//     can resume it while it is still inside await_suspend. Then the runner moves it to
+//     `suspended`, or, if it was woken meanwhile (`notified`) or yielded, schedules it
+//     again. wake() moves suspended -> scheduled and queues it (exactly one waker wins),
+//     or running -> notified;
+//   - whoever holds it `running` owns its fields (resume point, cancel slot, loop): the
+//     worker running it, or a canceller that claimed it (suspended -> running) to call
+//     its slot on the worker that owns the wait; the claim ends like a run slice;
+//   - request_cancel() sets a cancel bit in the same atomic word. If the task was
+//     suspended, the canceller claims it and has the slot called; if not, its runner sees
+//     the bit before it can publish `suspended` (the CAS fails if the bit arrived) and
+//     calls the slot itself. Once published `suspended`, a runner touches nothing more;
+//   - the completion listener is an atomic pointer that complete() swaps for a
+//     "completed" mark, so a listener set concurrently with the end is either told or
+//     refused (try_listen), never lost; references are atomic counts.
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 #include <cstdint>
 #include <exception>
@@ -56,29 +78,40 @@ const char* to_string(WaitOn on) noexcept;
 // Resumes a task may run back to back before an always-ready await yields to the loop.
 inline constexpr std::uint32_t k_resume_budget = 128;
 
-class TaskCore : public Runnable, private ListNode {  // ListNode: the loop's live list
+class TaskCore : public Runnable, private ListNode {  // ListNode: the owner's live list
 public:
-  enum class State : std::uint8_t { scheduled, running, suspended, done };
+  enum class State : std::uint8_t { scheduled, running, suspended, notified, done };
+  // What try_listen() found.
+  enum class Listen : std::uint8_t { set, done, busy };
 
   TaskCore(Loop& loop, std::coroutine_handle<> root) noexcept;
   TaskCore(const TaskCore&) = delete;
   TaskCore& operator=(const TaskCore&) = delete;
 
+  // The loop the task last ran on (on a Runtime: the worker's loop; it changes only while
+  // the task is queued, so an awaiter may use it between suspend() and its wake-up).
   Loop& loop() const noexcept { return *m_loop; }
+  // True for a task on a multi-thread Runtime (see the header comment).
+  bool shared() const noexcept { return m_shared; }
   // Runs `runnable` on this task's loop at its next turn (Loop::post). Thread-safe: how
   // another thread's completion reaches the task.
   void post_to_loop(Runnable* runnable) const noexcept;
-  bool done() const noexcept { return m_state == State::done; }
-  bool cancel_requested() const noexcept { return m_cancel_requested; }
+  // Memory ordering: acquire, so that a caller who sees `done` sees the task's result.
+  bool done() const noexcept { return state_of(m_state.load(std::memory_order_acquire)) == State::done; }
+  // Memory ordering: relaxed; the flag carries no data (a cancelled await only throws).
+  bool cancel_requested() const noexcept { return m_cancel_requested.load(std::memory_order_relaxed); }
 
   // Called by an awaiter from await_suspend: the task waits (on `on`); `at` resumes it.
   void suspend(std::coroutine_handle<> at, CancelSlot* slot, WaitOn on) noexcept {
     m_resume_point = at;
     m_cancel_slot = slot;
-    m_state = State::suspended;
     m_wait_on = on;
+    m_suspending = true;
+    // Shared: stays `running` until the slice returns (run_scheduled publishes it).
+    if (!m_shared) m_state.store(word_of(State::suspended), std::memory_order_relaxed);
   }
-  // Ends the current wait and schedules the task. No effect unless it is suspended.
+  // Ends the current wait and schedules the task. No effect unless it is suspended (or,
+  // shared, running: then it is scheduled again as soon as its slice returns).
   void wake() noexcept;
   // Reschedules the task behind everything already ready (the task suspends at `at`).
   void yield(std::coroutine_handle<> at) noexcept;
@@ -88,13 +121,27 @@ public:
 
   void request_cancel() noexcept;
 
-  // At most one listener; it is told (and forgotten) when the task completes.
-  void set_listener(CompletionListener* listener) noexcept { m_listener = listener; }
-  bool has_listener() const noexcept { return m_listener != nullptr; }
+  // At most one listener; it is told (and forgotten) when the task completes. Loop-only
+  // (ChildSet); a Runtime task's awaiters use try_listen.
+  void set_listener(CompletionListener* listener) noexcept { m_listener.store(listener, std::memory_order_relaxed); }
+  bool has_listener() const noexcept {
+    CompletionListener* listener = m_listener.load(std::memory_order_relaxed);
+    return listener != nullptr && listener != completed_mark();
+  }
+  // Sets `listener` unless the task has completed (done: it will never be told) or has
+  // one already (busy). Thread-safe.
+  Listen try_listen(CompletionListener* listener) noexcept;
 
   // References: the loop holds one until the task completes; a JoinHandle (or TaskGroup
   // entry) holds one until it lets go. The last release destroys the task.
-  void add_ref() noexcept { ++m_refs; }
+  void add_ref() noexcept {
+    // Memory ordering: relaxed, as for shared_ptr: a new reference is made from one the
+    // caller holds, so the count cannot reach zero meanwhile.
+    if (m_shared)
+      m_refs.fetch_add(1, std::memory_order_relaxed);
+    else
+      m_refs.store(m_refs.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   void release() noexcept;
   // A result was taken by an owner: a failure is not reported as unhandled.
   void mark_observed() noexcept { m_observed = true; }
@@ -113,28 +160,57 @@ protected:
 
 private:
   friend class ::gearbox::Loop;
+  friend class RuntimeCore;
+  static constexpr std::uint8_t k_cancel_bit = 0x80;
+  static constexpr State state_of(std::uint8_t word) noexcept { return static_cast<State>(word & 0x7f); }
+  static constexpr std::uint8_t word_of(State state, std::uint8_t flags = 0) noexcept {
+    return static_cast<std::uint8_t>(static_cast<std::uint8_t>(state) | flags);
+  }
   static void run_scheduled(Runnable* self) noexcept;
+  static void run_cancel(Runnable* self) noexcept;
+  static CompletionListener* completed_mark() noexcept;
   void complete() noexcept;
+  // Shared: after a run slice (or a cancel claim) has returned, publish the outcome.
+  void end_slice() noexcept;
+  // Shared: claims a suspended task and calls its slot on the worker that owns the wait.
+  void deliver_cancel() noexcept;
+  void cancel_slot_now() noexcept;
 
   Loop* m_loop;
   std::coroutine_handle<> m_root;
   std::coroutine_handle<> m_resume_point;
   CancelSlot* m_cancel_slot = nullptr;
-  CompletionListener* m_listener = nullptr;
+  std::atomic<CompletionListener*> m_listener{nullptr};
   std::uint64_t m_trace_id = 0;
-  std::uint32_t m_refs = 1;
+  // Shared: a cancellation sent to the worker that owns the task's wait (deliver_cancel).
+  struct CancelRunnable : Runnable {
+    explicit CancelRunnable(TaskCore* core) noexcept : Runnable(&TaskCore::run_cancel), m_core(core) {}
+    TaskCore* m_core;
+  } m_cancel_runnable{this};
+  std::atomic<std::uint32_t> m_refs{1};
   std::uint32_t m_budget = k_resume_budget;
-  State m_state = State::scheduled;
+  // The State, and (shared) k_cancel_bit once cancellation was requested: one word, so
+  // that a runner publishing `suspended` and a canceller setting the bit meet in one
+  // modification order (the runner's CAS fails if the bit arrived meanwhile).
+  std::atomic<std::uint8_t> m_state{0};
   WaitOn m_wait_on = WaitOn::other;  // what the last suspension waited on (for the trace)
-  bool m_cancel_requested = false;
+  std::atomic<bool> m_cancel_requested{false};
   bool m_observed = false;
-  bool m_started = false;  // has run at least once (Loop::stats)
+  bool m_started = false;     // has run at least once (stats)
+  bool m_shared = false;      // lives on a Runtime
+  bool m_suspending = false;  // the running slice called suspend()
+  bool m_yielding = false;    // shared: the running slice called yield()
+  std::uint16_t m_live_shard = 0;   // shared: the runtime's live list that holds it
 };
 
 // The task the calling thread is running, or null when not inside a task on a loop.
 TaskCore* current_core() noexcept;
 // The same, for awaiters that need a loop: throws std::logic_error off-loop.
 TaskCore& current_core_or_throw();
+
+// Throws std::logic_error saying that `what` does not yet work on a multi-thread Runtime,
+// when the calling task runs on one (issue 13's next steps lift these one by one).
+void require_single_thread(const char* what);
 
 // True if `error` holds a gearbox::Cancelled.
 bool is_cancellation(const std::exception_ptr& error) noexcept;

@@ -122,6 +122,7 @@ private:
 template <class TryNow>
 bool Waiter::suspend_unless_ready(std::coroutine_handle<> awaiter, WaitQueue& queue, TryNow&& try_now) {
   TaskCore& core = current_core_or_throw();
+  require_single_thread("waiting on an Event, Mutex, Semaphore or Channel");
   m_core = &core;
   if (core.cancel_requested()) {
     m_outcome = WaitOutcome::cancelled;
