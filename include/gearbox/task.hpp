@@ -26,6 +26,8 @@
 #include <utility>
 #include <variant>
 
+#include <gearbox/detail/frame_pool.hpp>
+
 namespace gearbox {
 
 template <class T = void>
@@ -46,6 +48,10 @@ public:
     }
     void await_resume() const noexcept {}
   };
+
+  // Frames come from the per-thread frame cache (detail/frame_pool.hpp).
+  static void* operator new(std::size_t size) { return frame_allocate(size); }
+  static void operator delete(void* frame, std::size_t size) noexcept { frame_deallocate(frame, size); }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
   FinalAwaiter final_suspend() const noexcept { return {}; }

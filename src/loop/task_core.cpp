@@ -65,6 +65,12 @@ CompletionListener* TaskCore::completed_mark() noexcept {
 
 void TaskCore::run_scheduled(Runnable* self) noexcept {
   auto* core = static_cast<TaskCore*>(self);
+  if (core->m_cancel_posted) [[unlikely]] {  // a claim, not a run: see deliver_cancel
+    core->m_cancel_posted = false;
+    core->cancel_slot_now();
+    core->end_slice();
+    return;
+  }
   TaskCore* const outer = t_current_core;
   t_current_core = core;
   if (core->m_shared) {
@@ -144,14 +150,9 @@ void TaskCore::deliver_cancel() noexcept {
     cancel_slot_now();
     end_slice();
   } else {
-    LoopAccess::post(*m_loop, &m_cancel_runnable);  // the claim holds until it has run
+    m_cancel_posted = true;  // run_scheduled, on that worker, calls the slot (the claim holds)
+    LoopAccess::post(*m_loop, this);
   }
-}
-
-void TaskCore::run_cancel(Runnable* self) noexcept {
-  TaskCore* core = static_cast<CancelRunnable*>(self)->m_core;
-  core->cancel_slot_now();
-  core->end_slice();
 }
 
 void TaskCore::cancel_slot_now() noexcept {

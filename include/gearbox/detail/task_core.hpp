@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <exception>
 
+#include <gearbox/detail/frame_pool.hpp>
 #include <gearbox/detail/intrusive_list.hpp>
 
 namespace gearbox {
@@ -86,6 +87,9 @@ public:
 
   TaskCore(Loop& loop, std::coroutine_handle<> root) noexcept;
   TaskCore(const TaskCore&) = delete;
+  // Task records come from the per-thread frame cache, as the frames do.
+  static void* operator new(std::size_t size) { return frame_allocate(size); }
+  static void operator delete(void* record, std::size_t size) noexcept { frame_deallocate(record, size); }
   TaskCore& operator=(const TaskCore&) = delete;
 
   // The loop the task last ran on (on a Runtime: the worker's loop; it changes only while
@@ -167,7 +171,6 @@ private:
     return static_cast<std::uint8_t>(static_cast<std::uint8_t>(state) | flags);
   }
   static void run_scheduled(Runnable* self) noexcept;
-  static void run_cancel(Runnable* self) noexcept;
   static CompletionListener* completed_mark() noexcept;
   void complete() noexcept;
   // Shared: after a run slice (or a cancel claim) has returned, publish the outcome.
@@ -182,11 +185,6 @@ private:
   CancelSlot* m_cancel_slot = nullptr;
   std::atomic<CompletionListener*> m_listener{nullptr};
   std::uint64_t m_trace_id = 0;
-  // Shared: a cancellation sent to the worker that owns the task's wait (deliver_cancel).
-  struct CancelRunnable : Runnable {
-    explicit CancelRunnable(TaskCore* core) noexcept : Runnable(&TaskCore::run_cancel), m_core(core) {}
-    TaskCore* m_core;
-  } m_cancel_runnable{this};
   std::atomic<std::uint32_t> m_refs{1};
   std::uint32_t m_budget = k_resume_budget;
   // The State, and (shared) k_cancel_bit once cancellation was requested: one word, so
@@ -200,6 +198,9 @@ private:
   bool m_shared = false;      // lives on a Runtime
   bool m_suspending = false;  // the running slice called suspend()
   bool m_yielding = false;    // shared: the running slice called yield()
+  // Shared: a canceller that claimed the task posted it to its worker, to have the wait's
+  // slot called there (the task, not in any queue while claimed, is its own message).
+  bool m_cancel_posted = false;
   std::uint16_t m_live_shard = 0;   // shared: the runtime's live list that holds it
 };
 
