@@ -35,7 +35,16 @@
 // Thread-safety: run(), spawn() and stats() may be called from any thread. run() must not
 // be called from one of this runtime's own workers (it would block a worker).
 // Destruction: ~Runtime cancels every task still alive, waits until they have ended (so
-// their destructors ran), then stops and joins the workers.
+// their destructors ran), then stops and joins the workers. A JoinHandle must not outlive
+// its runtime (as with a Loop).
+//
+// Tracing: each worker is a thread named gearbox-rt<N>, so a trace has one row per
+// worker showing which tasks it ran; each steal is an instant event on the thief's row
+// (victim, tasks taken).
+//
+// Known limits of this step: a task in a worker's LIFO slot is not stealable, so it waits
+// for the task running on that worker to await (as in Tokio); a worker busy computing
+// fires its own timers late (see docs/architecture.md on one reactor per worker).
 #pragma once
 
 #include <atomic>

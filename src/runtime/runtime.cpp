@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
+
+#include <pthread.h>
 
 #include <gearbox/detail/blocking_wait.hpp>
 #include <gearbox/detail/unobserved.hpp>
@@ -282,6 +285,9 @@ Runnable* RuntimeCore::pop_inject() noexcept {
 // ---- the workers --------------------------------------------------------------------
 
 void RuntimeCore::worker_main(Worker& worker) {
+  // The trace names each row after its thread: one row per worker.
+  const std::string name = "gearbox-rt" + std::to_string(worker.index);
+  pthread_setname_np(pthread_self(), name.c_str());
   t_worker = &worker;
   LoopAccess::enter(&worker.loop);
   while (!m_stopping.load(std::memory_order_acquire)) {
@@ -348,6 +354,8 @@ Runnable* RuntimeCore::steal(Worker& worker) {
       if (Runnable* task = m_workers[victim]->queue.steal_into(worker.queue, &moved)) {
         bump(worker.steals);
         bump(worker.stolen, moved);
+        if (trace::detail::on()) [[unlikely]]
+          trace::detail::steal(victim, moved);
         return task;
       }
     }

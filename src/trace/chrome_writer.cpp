@@ -222,6 +222,14 @@ private:
                 "{\"call\":" + std::to_string(begun.id) + "}");
         break;
       }
+      case Kind::steal: {
+        // An instant event on the thief's row: who it took from, and how many.
+        begin_event("i", "steal", thread.pid, thread.tid);
+        m_out += ",\"cat\":\"steal\",\"s\":\"t\"";
+        add_number("ts", ts);
+        m_out += ",\"args\":{\"victim\":" + std::to_string(e.aux()) + ",\"tasks\":" + std::to_string(id) + "}}";
+        break;
+      }
       case Kind::span_end: {
         Open begun;
         if (pop_open(t, Kind::span_begin, begun))

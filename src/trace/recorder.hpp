@@ -37,6 +37,7 @@ enum class Kind : std::uint8_t {
   call_end,
   span_begin,   // payload: name index; aux: SpanKind
   span_end,
+  steal,        // on a Runtime worker; payload: tasks taken; aux: the victim worker (mod 256)
 };
 
 // A task_end's aux when the task completed rather than suspended.
@@ -156,6 +157,10 @@ inline void task_end(const gearbox::detail::TaskCore& core, bool done, gearbox::
 }
 inline void task_woken(const gearbox::detail::TaskCore& core) noexcept {
   if (core.trace_id() != 0) buffer().record_untimed(Kind::task_wake, core.trace_id());
+}
+// A Runtime worker (this thread) took `tasks` tasks from worker `victim`'s queue.
+inline void steal(unsigned victim, std::uint64_t tasks) noexcept {
+  buffer().record(Kind::steal, tasks, static_cast<std::uint8_t>(victim));
 }
 void job_begin(const char* what) noexcept;
 inline void job_end() noexcept { buffer().record(Kind::job_end, 0); }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <gearbox/gearbox.hpp>
+#include <gearbox/runtime.hpp>
 #include <gearbox/process/process_pool.hpp>
 #include <gearbox/process/registry.hpp>
 
@@ -77,6 +79,32 @@ gb::Task<int> parent_of_three(gb::Channel<int>& channel) {
   co_await sender;
   co_await sleeper;
   co_return co_await receiver;
+}
+
+gb::Task<int> note_ran(std::atomic<bool>* ran) {
+  ran->store(true, std::memory_order_release);
+  co_return 1;
+}
+
+// Spawns children onto this worker's queue, then holds the worker until one has run:
+// only another worker can have run it, by stealing (as in runtime_test).
+gb::Task<int> spawn_then_hold(int children) {
+  std::atomic<bool> ran{false};
+  std::vector<gb::JoinHandle<int>> handles;
+  for (int i = 0; i < children; ++i) handles.push_back(gb::spawn(note_ran(&ran)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!ran.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+  }
+  int sum = 0;
+  for (auto& handle : handles) sum += co_await handle;
+  co_return sum;
+}
+
+std::map<int, std::string> thread_names_of(const json& trace) {
+  std::map<int, std::string> names;
+  for (const json& m : trace.at("traceEvents"))
+    if (m.at("ph") == "M" && m.at("name") == "thread_name") names[m.at("tid").get<int>()] = m.at("args").at("name");
+  return names;
 }
 
 }  // namespace
@@ -147,6 +175,26 @@ TEST(Trace, timestamps_follow_the_order_of_a_tasks_own_events) {
   // The task slept 2 ms between its spawn and its end: at least that apart (a timer never
   // fires early). This is a property of the clock conversion, not a timing threshold.
   EXPECT_GE(e[0].at("ts").get<double>() - b[0].at("ts").get<double>(), 2000.0 * 0.99);
+}
+
+TEST(Trace, a_runtime_has_one_row_per_worker_and_its_steals_are_marked) {
+  int sum = 0;
+  const json trace = record([&] {
+    gb::Runtime rt{{.threads = 2}};
+    sum = rt.run(spawn_then_hold(50));
+  });
+  EXPECT_EQ(sum, 50);
+  const std::map<int, std::string> names = thread_names_of(trace);
+  std::set<std::string> rows_with_tasks;
+  for (const json& s : events_where(trace, "X", "task")) rows_with_tasks.insert(names.at(s.at("tid").get<int>()));
+  EXPECT_EQ(rows_with_tasks, (std::set<std::string>{"gearbox-rt0", "gearbox-rt1"}));
+  const auto steals = events_where(trace, "i", "steal");
+  ASSERT_FALSE(steals.empty());
+  for (const json& steal : steals) {
+    EXPECT_TRUE(names.at(steal.at("tid").get<int>()).starts_with("gearbox-rt"));
+    EXPECT_GE(steal.at("args").at("tasks").get<int>(), 1);
+    EXPECT_LE(steal.at("args").at("victim").get<int>(), 1);
+  }
 }
 
 TEST(Trace, thread_pool_jobs_are_slices_on_the_worker_threads) {
