@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
 
     gearbox_peer::announce_port(server.port());
     io.run();
+    gearbox_peer::block_stop_signals();  // before ~signal_set restores their default action
   } catch (const std::exception& error) {  // cannot bind or listen, most likely
     std::fprintf(stderr, "peer-asio-tcp_echo_server: %s\n", error.what());
     return 1;

@@ -4,11 +4,15 @@
 // peer must.
 //
 // Also what every server peer does once it listens: print exactly one line
-// `{"port": N}` on stdout and flush it (gearbox::bench::ServerPeer waits for that line).
+// `{"port": N}` on stdout and flush it (gearbox::bench::ServerPeer waits for that line);
+// and, once it has begun to stop, block the stop signals (block_stop_signals).
 #pragma once
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+
+#include <pthread.h>
 
 #include "peer_options.hpp"
 
@@ -29,6 +33,19 @@ inline int parse_port_option(int argc, char** argv, const char* usage_text) {
 inline void announce_port(int port) {
   std::printf("{\"port\": %d}\n", port);
   std::fflush(stdout);
+}
+
+// Called once a server has begun to stop (its stdin ended, or a stop signal came): the
+// harness closes stdin and sends SIGTERM at once, so a SIGTERM may arrive after the
+// event loop has torn down its signal handling (Asio's ~signal_set and libuv's closed
+// signal handles restore the default action) and turn a clean exit into a kill. Blocked,
+// it stays pending and the process exits with 0. Single-threaded peers only.
+inline void block_stop_signals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 }
 
 }  // namespace gearbox_peer

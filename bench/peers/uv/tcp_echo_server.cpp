@@ -115,6 +115,7 @@ void on_connection(uv_stream_t* server, int status) {
 
 // Closes every handle, so that uv_run returns once their close callbacks have run.
 void shut_down(uv_loop_t* loop) {
+  gearbox_peer::block_stop_signals();  // closing the signal handles restores their default action
   uv_walk(
       loop, [](uv_handle_t* handle, void*) { close_handle(handle); }, nullptr);
 }
