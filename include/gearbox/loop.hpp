@@ -177,7 +177,6 @@ struct LoopAccess {
   // For the multi-thread Runtime (src/runtime), whose workers each own a loop:
   // The runtime `loop` is a worker of, or null for a standalone loop.
   static RuntimeCore* runtime(const Loop& loop) noexcept { return loop.m_runtime; }
-  static unsigned worker_index(const Loop& loop) noexcept { return loop.m_worker_index; }
   static void attach(Loop& loop, RuntimeCore* runtime, unsigned worker) noexcept {
     loop.m_runtime = runtime;
     loop.m_worker_index = worker;

@@ -128,10 +128,6 @@ public:
   // At most one listener; it is told (and forgotten) when the task completes. Loop-only
   // (ChildSet); a Runtime task's awaiters use try_listen.
   void set_listener(CompletionListener* listener) noexcept { m_listener.store(listener, std::memory_order_relaxed); }
-  bool has_listener() const noexcept {
-    CompletionListener* listener = m_listener.load(std::memory_order_relaxed);
-    return listener != nullptr && listener != completed_mark();
-  }
   // Sets `listener` unless the task has completed (done: it will never be told) or has
   // one already (busy). Thread-safe.
   Listen try_listen(CompletionListener* listener) noexcept;
