@@ -26,19 +26,6 @@ bool is_power_of_ten(long n) {
   return n == 1;
 }
 
-// skynet: every node of a tree of fan-out 10 is a spawned task; leaves return their
-// number, parents sum their children (gather). Counts spawn + schedule + join cost.
-Task<std::int64_t> skynet_node(std::int64_t number, std::int64_t size) {
-  if (size == 1) co_return number;
-  const std::int64_t child_size = size / 10;
-  std::vector<Task<std::int64_t>> children;
-  children.reserve(10);
-  for (std::int64_t i = 0; i < 10; ++i) children.push_back(skynet_node(number + i * child_size, child_size));
-  std::int64_t sum = 0;
-  for (std::int64_t value : co_await gather(std::move(children))) sum += value;
-  co_return sum;
-}
-
 BenchRun run_skynet_scheduled(const BenchArgs& args) {
   Loop loop;
   const auto start = Clock::now();

@@ -1,7 +1,8 @@
 // Benchmarks of the multi-thread runtime (gb::Runtime): Tokio's four scheduler benchmarks
 // (tokio/benches/rt_multi_threaded.rs): spawning from outside (rt_spawn_many), a chain of
 // tasks each spawning the next (rt_chained_spawn), many tasks yielding (rt_yield_many)
-// and spawn-and-reply pairs (rt_ping_pong); and skynet on T threads (rt_skynet).
+// and spawn-and-reply pairs (rt_ping_pong); and skynet on T threads (rt_skynet,
+// rt_skynet_scheduled).
 // Peers: bench/peers/go, with GOMAXPROCS = T.
 //
 // Each benchmark runs its work once untimed on the same runtime before the timed run, as
@@ -203,22 +204,24 @@ BenchRun run_rt_ping_pong(const BenchArgs& args) {
   return report(ms, answered, "ns_per_ping", static_cast<double>(args.n), before, rt.counters());
 }
 
-// rt_skynet: skynet (see async_benchmarks.cpp) on a Runtime of T workers: every node of
-// the tree is a spawned task that spawns its 10 children and awaits their handles. The
-// one-thread skynet runs on a Loop with eager children (gather); gather does not run on a
-// Runtime yet, so these children start scheduled: the task code is skynet_scheduled's
-// (skynet_tree.hpp). Timed: the
-// rt.run of the tree (the runtime is built first, untimed). Result: n*(n-1)/2.
-BenchRun run_rt_skynet(const BenchArgs& args) {
+// rt_skynet: skynet on a Runtime of T workers, the same task code as the one-thread
+// skynet (skynet_tree.hpp: every node gathers its 10 children, which start eagerly).
+// rt_skynet_scheduled: skynet_scheduled's tree (children spawned scheduled and joined by
+// their handles). Timed: the rt.run of the tree (the runtime is built first, untimed).
+// Result: n*(n-1)/2.
+BenchRun run_rt_tree(const BenchArgs& args, Task<std::int64_t> (*tree)(std::int64_t, std::int64_t)) {
   Runtime rt{runtime_options(args)};
   const RuntimeCounters before = rt.counters();
   const auto start = Clock::now();
-  const std::int64_t sum = rt.run(skynet_spawned(0, args.n));
+  const std::int64_t sum = rt.run(tree(0, args.n));
   const double ms = ms_since(start);
   double tasks = 0;
   for (long level = args.n; level >= 1; level /= 10) tasks += static_cast<double>(level);
   return report(ms, static_cast<long>(sum), "ns_per_task", tasks, before, rt.counters());
 }
+
+BenchRun run_rt_skynet(const BenchArgs& args) { return run_rt_tree(args, skynet_node); }
+BenchRun run_rt_skynet_scheduled(const BenchArgs& args) { return run_rt_tree(args, skynet_spawned); }
 
 bool is_power_of_ten(long n) {
   if (n < 1) return false;
@@ -278,13 +281,24 @@ std::vector<Benchmark> runtime_benchmarks() {
       },
       Benchmark{
           .name = "rt_skynet",
-          .description = "skynet on a Runtime of T workers: a task per tree node, children spawned and joined",
+          .description = "skynet on a Runtime of T workers: a task per tree node, children gathered",
           .default_n = 1'000'000,
           .valid_n = is_power_of_ten,
           .expected = [](long n) { return nlohmann::json(static_cast<std::int64_t>(n) * (n - 1) / 2); },
           .run = run_rt_skynet,
           .peer_args = {},
           .peer_name = {},  // peer-go-rt_skynet: skynet.go with --threads (GOMAXPROCS)
+          .default_threads = 2,
+      },
+      Benchmark{
+          .name = "rt_skynet_scheduled",
+          .description = "skynet on a Runtime of T workers: a task per tree node, children spawned and joined",
+          .default_n = 1'000'000,
+          .valid_n = is_power_of_ten,
+          .expected = [](long n) { return nlohmann::json(static_cast<std::int64_t>(n) * (n - 1) / 2); },
+          .run = run_rt_skynet_scheduled,
+          .peer_args = {},
+          .peer_name = "rt_skynet",  // the same Go program as rt_skynet's
           .default_threads = 2,
       },
   };

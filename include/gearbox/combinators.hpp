@@ -22,7 +22,7 @@
 // Do not race operations that consume (Channel::receive, Semaphore::acquire) with
 // when_any; receive from one channel that several producers feed, or use as_completed,
 // which delivers every result.
-// Call from a task on a Loop; everything resumes on that loop's thread.
+// Call from a task on a Loop or a Runtime (on a Runtime the children run on any worker).
 #pragma once
 
 #include <cstddef>
@@ -109,7 +109,7 @@ Task<std::variant<non_void_t<T>...>> when_any_tasks(Task<T>... tasks) {
   std::array<ChildSet::Listener, sizeof...(T)> listeners;
   auto handles = spawn_tuple(loop, set, listeners, std::index_sequence_for<T...>{}, std::move(tasks)...);
   if (co_await set.all_ended()) throw Cancelled{};
-  const std::size_t winner = set.ended().front();
+  const std::size_t winner = set.ended_at(0);
   std::optional<std::variant<non_void_t<T>...>> result;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     ((I == winner ? (void)result.emplace(std::in_place_index<I>, take_non_void(std::get<I>(handles))) : void()), ...);
@@ -166,7 +166,7 @@ Task<WhenAnyResult<T>> when_any(std::vector<Task<T>> tasks) {
   std::vector<detail::ChildSet::Listener> listeners;
   auto handles = detail::spawn_children(tasks, set, listeners);
   if (co_await set.all_ended()) throw Cancelled{};
-  const std::size_t winner = set.ended().front();
+  const std::size_t winner = set.ended_at(0);
   if constexpr (std::is_void_v<T>) {
     handles[winner].result();
     co_return WhenAnyResult<void>{winner};
@@ -214,7 +214,7 @@ public:
   [[nodiscard]] Task<std::optional<Completed>> next() {
     if (m_delivered == m_handles.size()) co_return std::nullopt;
     co_await m_set->next_ended(m_delivered);
-    const std::size_t index = m_set->ended()[m_delivered++];
+    const std::size_t index = m_set->ended_at(m_delivered++);
     co_return take(index);
   }
 

@@ -36,6 +36,7 @@
 #include <gearbox/sync/channel.hpp>
 #include <gearbox/sync/event.hpp>
 #include <gearbox/sync/mutex.hpp>
+#include <gearbox/sync/select.hpp>
 #include <gearbox/sync/semaphore.hpp>
 #include <gearbox/task.hpp>
 #include <gearbox/task_group.hpp>

@@ -7,7 +7,8 @@
 //
 // Moving a program between the flavors is one line: `gb::Loop loop; loop.run(t)` or
 // `gb::Runtime rt; rt.run(t)`. Inside tasks nothing changes: gb::spawn, co_await of a
-// JoinHandle, yield_now, sleep_for/sleep_until and cancellation work on both.
+// JoinHandle, yield_now, sleep_for/sleep_until, cancellation, and Event, Mutex, Semaphore,
+// Channel and select (shared by tasks on different workers) work on both.
 //
 // Scheduling (docs/architecture.md, "The multi-thread runtime"):
 //   - each worker has a local FIFO run queue of 256 tasks and a LIFO slot: a task woken by
@@ -27,8 +28,9 @@
 // thread_local variables and thread-affine objects must not be held across an await.
 //
 // Also here: awaiting a Future from either pool, and so to_thread.
-// Not yet on this flavor (issue 13, next steps): Event, Mutex, Semaphore, Channel,
-// gather / when_any / as_completed / TaskGroup, timeout, sockets, signals, subprocesses
+// Also gather / when_any / as_completed / TaskGroup: children end on any worker and tell
+// their parent from there.
+// Not yet on this flavor (issue 13, next steps): timeout, sockets, signals, subprocesses
 // and files. Using one of them from a runtime task throws std::logic_error naming it,
 // never races.
 //

@@ -16,7 +16,8 @@
 //
 // Contract: co_await join() before the group is destroyed. A group destroyed with children
 // still running cancels them (they end on their own, unowned). spawn() after join() has
-// returned throws std::logic_error. Loop thread only.
+// returned throws std::logic_error. Use a group from the task that made it (on a Runtime
+// its children run on any worker).
 #pragma once
 
 #include <cstddef>
@@ -40,9 +41,6 @@ public:
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup() {
-    // A first failure that join() never rethrew (the parent was cancelled, or threw before
-    // reaching join) must not vanish.
-    report_unrethrown_failure();
     // Children still running are cancelled and left to end on their own, unowned.
     m_set->cancel_all();
     m_set->detach_all([](detail::ChildSet::Listener& listener) noexcept {
@@ -50,6 +48,9 @@ public:
       entry->m_core->release();
       delete entry;
     });
+    // A first failure that join() never rethrew (the parent was cancelled, or threw before
+    // reaching join) must not vanish. Read once no child can record one any more.
+    report_unrethrown_failure();
   }
 
   // Starts `task` (or any awaitable) as a child of the group, eagerly (it runs until its
@@ -100,7 +101,7 @@ private:
     auto* entry = static_cast<Entry*>(&listener);
     auto* group = static_cast<TaskGroup*>(set.context());
     if (std::exception_ptr error = entry->m_core->exception()) {
-      if (!group->m_first_error && set.first_failure() == entry->m_index) {
+      if (!group->m_first_error && set.first_failure_in_callback() == entry->m_index) {
         group->m_first_error = error;
         entry->m_core->mark_observed();  // rethrown by join(), so not reported
       }

@@ -1,6 +1,7 @@
 #include <gearbox/loop.hpp>
 
 #include <gearbox/detail/unobserved.hpp>
+#include <gearbox/detail/wait_lock.hpp>
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -303,11 +304,17 @@ void Loop::run_until_done(detail::TaskCore& core) {
   struct Scope {
     Loop& loop;
     Loop* outer;
-    explicit Scope(Loop& l) : loop(l), outer(std::exchange(t_current_loop, &l)) { loop.m_impl->m_running = true; }
+    explicit Scope(Loop& l)
+        : loop(l), outer(std::exchange(t_current_loop, &l)),
+          outer_exclusive(std::exchange(detail::t_exclusive_loop_thread, true)) {
+      loop.m_impl->m_running = true;
+    }
     ~Scope() {
       loop.m_impl->m_running = false;
       t_current_loop = outer;
+      detail::t_exclusive_loop_thread = outer_exclusive;
     }
+    bool outer_exclusive;
   } scope{*this};
   while (!core.done()) run_turn(&core);
 }

@@ -125,12 +125,17 @@ public:
 
   void request_cancel() noexcept;
 
-  // At most one listener; it is told (and forgotten) when the task completes. Loop-only
-  // (ChildSet); a Runtime task's awaiters use try_listen.
-  void set_listener(CompletionListener* listener) noexcept { m_listener.store(listener, std::memory_order_relaxed); }
+  // At most one listener; it is told (and forgotten) when the task completes.
   // Sets `listener` unless the task has completed (done: it will never be told) or has
   // one already (busy). Thread-safe.
   Listen try_listen(CompletionListener* listener) noexcept;
+  // Takes `listener` back: true if it will not be told; false if the task's completion
+  // has taken it already (it is being, or has been, told). Thread-safe.
+  bool try_unlisten(CompletionListener* listener) noexcept {
+    // Memory ordering: relaxed; success only forgets a pointer, and on failure the
+    // caller synchronises with the listener's callback through its own lock.
+    return m_listener.compare_exchange_strong(listener, nullptr, std::memory_order_relaxed, std::memory_order_relaxed);
+  }
 
   // References: the loop holds one until the task completes; a JoinHandle (or TaskGroup
   // entry) holds one until it lets go. The last release destroys the task.

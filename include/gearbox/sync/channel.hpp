@@ -1,5 +1,6 @@
-// Channel<T>: a bounded FIFO that passes values between tasks on one loop, any number of
-// senders and receivers (a Go channel; asyncio.Queue with maxsize and a close).
+// Channel<T>: a bounded FIFO that passes values between tasks, any number of senders and
+// receivers (a Go channel; asyncio.Queue with maxsize and a close; Tokio's mpsc, but
+// multi-consumer). To wait on several channels at once, see select.hpp.
 //
 //   gb::Channel<Job> jobs{64};
 //   // producer:                         // consumers:
@@ -26,12 +27,15 @@
 // exception leaves the co_await; it never enters the channel. To keep a value on failure,
 // use try_send, which leaves its argument untouched unless it succeeds.
 //
-// Thread-safety: none. A Channel connects the tasks of one loop; call every member on
-// that loop's thread. (Between threads or loops, use a thread-safe queue and post().)
+// Thread-safety: on a Loop, call every member on the loop's thread (between loops, use a
+// thread-safe queue and post()). On a Runtime, tasks on any worker may send, receive and
+// close, and try_send, try_receive and close may also be called from any other thread.
 // Destruction: no task may be waiting; values still buffered are destroyed with it.
 //
-// Memory ordering: single-threaded; a receiver sees everything the sender did before
-// send(), and a woken sender everything its receiver did before receive().
+// Memory ordering: a receiver sees everything the sender did before send(), and a woken
+// sender everything its receiver did before receive() (release by the channel's internal
+// lock or the wake-up, acquire by the other side's lock or wake-up). size() and closed()
+// are snapshots.
 #pragma once
 
 #include <coroutine>
@@ -40,6 +44,7 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 #include <gearbox/detail/wait_queue.hpp>
 #include <gearbox/error.hpp>
@@ -51,18 +56,34 @@ class Channel;
 
 namespace detail {
 
+// Both awaiters are also the cases of a select (select.hpp), through select_lock(),
+// select_queue(), select_try() and select_result().
 template <class T>
 class ChannelSendAwaiter : public Waiter {
 public:
+  using SelectResult = std::monostate;
+
   ChannelSendAwaiter(Channel<T>& channel, T&& value) noexcept : m_channel(&channel), m_value(std::move(value)) {}
   ChannelSendAwaiter(ChannelSendAwaiter&& other) noexcept
       : Waiter(std::move(other)), m_channel(other.m_channel), m_value(std::move(other.m_value)) {}
 
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> awaiter);
+  bool await_suspend(std::coroutine_handle<> awaiter) {
+    return suspend_unless_ready(awaiter, select_lock(), select_queue(), [this](WakeList& wakes) { return select_try(wakes); });
+  }
   void await_resume() const {
     throw_if_cancelled();
+    select_result();
+  }
+
+  WaitLock& select_lock() const noexcept;
+  WaitQueue& select_queue() const noexcept;
+  // Sends now if it can (the caller holds the lock): completed, closed or pending.
+  WaitOutcome select_try(WakeList& wakes) noexcept;
+  // The outcome, once completed or closed: throws ChannelClosed for a closed channel.
+  std::monostate select_result() const {
     if (outcome() == WaitOutcome::closed) throw ChannelClosed{};
+    return {};
   }
 
 private:
@@ -74,15 +95,26 @@ private:
 template <class T>
 class ChannelReceiveAwaiter : public Waiter {
 public:
+  using SelectResult = std::optional<T>;
+
   explicit ChannelReceiveAwaiter(Channel<T>& channel) noexcept : m_channel(&channel) {}
   ChannelReceiveAwaiter(ChannelReceiveAwaiter&& other) noexcept : Waiter(std::move(other)), m_channel(other.m_channel) {}
 
   bool await_ready() const noexcept { return false; }
-  bool await_suspend(std::coroutine_handle<> awaiter);
+  bool await_suspend(std::coroutine_handle<> awaiter) {
+    return suspend_unless_ready(awaiter, select_lock(), select_queue(), [this](WakeList& wakes) { return select_try(wakes); });
+  }
   std::optional<T> await_resume() {
     throw_if_cancelled();
-    return std::move(m_result);
+    return select_result();
   }
+
+  WaitLock& select_lock() const noexcept;
+  WaitQueue& select_queue() const noexcept;
+  // Receives now if it can (the caller holds the lock): completed, closed or pending.
+  WaitOutcome select_try(WakeList& wakes) noexcept;
+  // The value received, or std::nullopt for a closed channel.
+  std::optional<T> select_result() { return std::move(m_result); }
 
 private:
   friend class Channel<T>;
@@ -110,34 +142,39 @@ public:
 
   // co_await ch.send(value): passes `value` on, to a waiting receiver or into the buffer,
   // waiting while the buffer is full (or, at capacity 0, until a receiver takes it).
-  // Resumes on the loop's thread. Throws ChannelClosed if the channel is or becomes closed
+  // Throws ChannelClosed if the channel is or becomes closed
   // before the value is taken, and Cancelled if the task is cancelled before or while it
   // waits; either way the value is destroyed with the awaiter and was not sent. A send that
   // already took place is not undone by a later cancel (the task throws at its next
-  // suspension point). Must be awaited from a task on a Loop (std::logic_error otherwise).
+  // suspension point). Must be awaited from a task on a Loop or a Runtime
+  // (std::logic_error otherwise).
   [[nodiscard]] detail::ChannelSendAwaiter<T> send(T value) noexcept {
     return detail::ChannelSendAwaiter<T>{*this, std::move(value)};
   }
 
   // co_await ch.receive(): the next value, waiting while there is none; std::nullopt once
-  // the channel is closed and drained. Resumes on the loop's thread. Throws Cancelled if
-  // the task is cancelled before or while it waits (no value is taken). A value already
-  // handed to this receive is delivered even if a cancel arrives before the task resumes.
-  // Must be awaited from a task on a Loop (std::logic_error otherwise).
+  // the channel is closed and drained. Throws Cancelled if the task is cancelled before or
+  // while it waits (no value is taken). A value already handed to this receive is
+  // delivered even if a cancel arrives before the task resumes. Must be awaited from a
+  // task on a Loop or a Runtime (std::logic_error otherwise).
   [[nodiscard]] detail::ChannelReceiveAwaiter<T> receive() noexcept { return detail::ChannelReceiveAwaiter<T>{*this}; }
 
   // Sends without waiting: true if the value was taken (moved from), false if the channel
   // is full (`value` untouched). Throws ChannelClosed, `value` untouched, if closed.
   bool try_send(T&& value) {
+    detail::WakeList wakes;  // wakes once the lock is released
+    std::lock_guard guard{m_lock};
     if (m_closed) throw ChannelClosed{};
-    return offer(value);
+    return offer(value, wakes);
   }
 
   // Receives without waiting: the next value, or std::nullopt if none is ready (check
   // closed() to tell "empty for now" from "closed and drained").
   [[nodiscard]] std::optional<T> try_receive() noexcept {
     std::optional<T> result;
-    take(result);
+    detail::WakeList wakes;  // wakes once the lock is released
+    std::lock_guard guard{m_lock};
+    take(result, wakes);
     return result;
   }
 
@@ -146,15 +183,23 @@ public:
   // later receives, and every later send throws. Idempotent. Woken tasks resume in a later
   // turn.
   void close() noexcept {
+    detail::WakeList wakes;  // wakes once the lock is released
+    std::lock_guard guard{m_lock};
     if (m_closed) return;
     m_closed = true;
-    m_receivers.complete_all(detail::WaitOutcome::closed);
-    m_senders.complete_all(detail::WaitOutcome::closed);
+    m_receivers.complete_all(detail::WaitOutcome::closed, wakes);
+    m_senders.complete_all(detail::WaitOutcome::closed, wakes);
   }
 
-  bool closed() const noexcept { return m_closed; }
+  bool closed() const noexcept {
+    std::lock_guard guard{m_lock};
+    return m_closed;
+  }
   // Values buffered now (not counting those held by waiting senders).
-  std::size_t size() const noexcept { return m_size; }
+  std::size_t size() const noexcept {
+    std::lock_guard guard{m_lock};
+    return m_size;
+  }
   std::size_t capacity() const noexcept { return m_capacity; }
 
 private:
@@ -163,15 +208,17 @@ private:
   using SendAwaiter = detail::ChannelSendAwaiter<T>;
   using ReceiveAwaiter = detail::ChannelReceiveAwaiter<T>;
 
-  // Invariants (cancellation only removes waiters, which keeps them true):
+  // Invariants, under m_lock (cancellation and dead select cases only remove waiters,
+  // which keeps them true):
   //   receivers wait only while the buffer is empty and no sender waits;
   //   senders wait only while the buffer is full and no receiver waits.
 
-  // Passes `value` on without waiting if it can (moving from it); false otherwise.
-  bool offer(T& value) noexcept {
-    if (auto* receiver = m_receivers.template front<ReceiveAwaiter>()) {
+  // Passes `value` on without waiting if it can (moving from it); false otherwise. The
+  // caller holds m_lock.
+  bool offer(T& value, detail::WakeList& wakes) noexcept {
+    if (auto* receiver = m_receivers.template claim_front<ReceiveAwaiter>()) {
       receiver->m_result.emplace(std::move(value));
-      receiver->complete(detail::WaitOutcome::completed);
+      receiver->complete(detail::WaitOutcome::completed, wakes);
       return true;
     }
     if (m_size == m_capacity) return false;
@@ -179,9 +226,10 @@ private:
     return true;
   }
 
-  // Takes the next value into `out` without waiting if there is one; false otherwise.
-  bool take(std::optional<T>& out) noexcept {
-    auto* sender = m_senders.template front<SendAwaiter>();
+  // Takes the next value into `out` without waiting if there is one; false otherwise. The
+  // caller holds m_lock.
+  bool take(std::optional<T>& out, detail::WakeList& wakes) noexcept {
+    auto* sender = m_senders.template claim_front<SendAwaiter>();
     if (m_size > 0) {
       out.emplace(std::move(m_slots[m_head]));
       pop_front();
@@ -191,7 +239,7 @@ private:
     } else {
       return false;
     }
-    if (sender) sender->complete(detail::WaitOutcome::completed);
+    if (sender) sender->complete(detail::WaitOutcome::completed, wakes);
     return true;
   }
 
@@ -207,6 +255,7 @@ private:
     --m_size;
   }
 
+  mutable detail::WaitLock m_lock;  // guards everything below but the constants
   T* m_slots;              // ring of m_capacity slots; [m_head, m_head + m_size) are alive
   std::size_t m_capacity;
   std::size_t m_head = 0;
@@ -219,19 +268,35 @@ private:
 namespace detail {
 
 template <class T>
-bool ChannelSendAwaiter<T>::await_suspend(std::coroutine_handle<> awaiter) {
-  return suspend_unless_ready(awaiter, m_channel->m_senders, [this] {
-    if (m_channel->m_closed) return WaitOutcome::closed;
-    return m_channel->offer(m_value) ? WaitOutcome::completed : WaitOutcome::pending;
-  });
+WaitLock& ChannelSendAwaiter<T>::select_lock() const noexcept {
+  return m_channel->m_lock;
 }
 
 template <class T>
-bool ChannelReceiveAwaiter<T>::await_suspend(std::coroutine_handle<> awaiter) {
-  return suspend_unless_ready(awaiter, m_channel->m_receivers, [this] {
-    if (m_channel->take(m_result)) return WaitOutcome::completed;
-    return m_channel->m_closed ? WaitOutcome::closed : WaitOutcome::pending;
-  });
+WaitQueue& ChannelSendAwaiter<T>::select_queue() const noexcept {
+  return m_channel->m_senders;
+}
+
+template <class T>
+WaitOutcome ChannelSendAwaiter<T>::select_try(WakeList& wakes) noexcept {
+  if (m_channel->m_closed) return WaitOutcome::closed;
+  return m_channel->offer(m_value, wakes) ? WaitOutcome::completed : WaitOutcome::pending;
+}
+
+template <class T>
+WaitLock& ChannelReceiveAwaiter<T>::select_lock() const noexcept {
+  return m_channel->m_lock;
+}
+
+template <class T>
+WaitQueue& ChannelReceiveAwaiter<T>::select_queue() const noexcept {
+  return m_channel->m_receivers;
+}
+
+template <class T>
+WaitOutcome ChannelReceiveAwaiter<T>::select_try(WakeList& wakes) noexcept {
+  if (m_channel->take(m_result, wakes)) return WaitOutcome::completed;
+  return m_channel->m_closed ? WaitOutcome::closed : WaitOutcome::pending;
 }
 
 }  // namespace detail

@@ -1,5 +1,5 @@
-// Semaphore: a counter of permits that tasks on one loop take and give back
-// (asyncio.Semaphore), typically to bound how many tasks do something at once.
+// Semaphore: a counter of permits that tasks take and give back (asyncio.Semaphore,
+// tokio::sync::Semaphore), typically to bound how many tasks do something at once.
 //
 //   gb::Semaphore slots{4};                        // at most 4 downloads in flight
 //   auto permit = co_await slots.acquire_guard();  // Semaphore::Guard: releases on exit
@@ -11,12 +11,14 @@
 // not tied to tasks: any task may release, and release may raise the count above its
 // initial value.
 //
-// Thread-safety: none. A Semaphore serves the tasks of one loop; call every member on
-// that loop's thread. (To count between threads, use std::counting_semaphore.)
+// Thread-safety: on a Loop, call every member on the loop's thread. On a Runtime, tasks on
+// any worker may acquire and release, and release() may also be called from any other
+// thread. (To count between plain threads, use std::counting_semaphore.)
 // Destruction: no task may be waiting, and no Guard may be left.
 //
-// Memory ordering: single-threaded; a task that acquires a permit sees everything the
-// releasing task did before release().
+// Memory ordering: a task that acquires a permit sees everything the releasing thread did
+// before release() (release by its internal lock, acquire by the acquirer's lock or
+// wake-up). available() is a snapshot.
 #pragma once
 
 #include <coroutine>
@@ -56,8 +58,7 @@ private:
 
 class Semaphore {
 public:
-  // Owns one permit of a Semaphore (or nothing) and releases it on destruction.
-  // Move-only; belongs to the loop's thread, like its semaphore.
+  // Owns one permit of a Semaphore (or nothing) and releases it on destruction. Move-only.
   class [[nodiscard]] Guard {
   public:
     // Owns nothing.
@@ -93,11 +94,12 @@ public:
   Semaphore& operator=(const Semaphore&) = delete;
 
   // co_await sem.acquire(): takes one permit, waiting until one is released to this task.
-  // Returns at once when a permit is available (there is none while tasks wait). Resumes
-  // on the loop's thread. Throws Cancelled if the task is cancelled before or while it
+  // Returns at once when a permit is available (there is none while tasks wait). Throws
+  // Cancelled if the task is cancelled before or while it
   // waits; no permit is then taken. A permit already handed over is delivered even if a
   // cancel arrives before the task resumes (the task throws at its next suspension
-  // point). Must be awaited from a task on a Loop (std::logic_error otherwise).
+  // point). Must be awaited from a task on a Loop or a Runtime (std::logic_error
+  // otherwise).
   [[nodiscard]] detail::SemaphoreAcquireAwaiter<false> acquire() noexcept {
     return detail::SemaphoreAcquireAwaiter<false>{*this};
   }
@@ -108,29 +110,41 @@ public:
 
   // Takes a permit if one is available; never waits.
   [[nodiscard]] bool try_acquire() noexcept {
-    if (m_available == 0) return false;
-    --m_available;
-    return true;
+    std::lock_guard guard{m_lock};
+    return try_acquire_locked();
   }
 
   // Gives back `n` permits: each goes to the first waiting task, if any (woken to resume
   // in a later turn), else to the count.
   void release(std::size_t n = 1) noexcept {
+    detail::WakeList wakes;  // wakes once the lock is released
+    std::lock_guard guard{m_lock};
     for (; n > 0; --n) {
-      auto* next = m_waiters.front();
+      auto* next = m_waiters.claim_front();
       if (!next) break;
-      next->complete(detail::WaitOutcome::completed);  // hand-off: the count is untouched
+      next->complete(detail::WaitOutcome::completed, wakes);  // hand-off: the count is untouched
     }
     m_available += n;
   }
 
   // Permits that can be taken without waiting.
-  std::size_t available() const noexcept { return m_available; }
+  std::size_t available() const noexcept {
+    std::lock_guard guard{m_lock};
+    return m_available;
+  }
 
 private:
   template <bool>
   friend class detail::SemaphoreAcquireAwaiter;
 
+  // The caller holds m_lock.
+  bool try_acquire_locked() noexcept {
+    if (m_available == 0) return false;
+    --m_available;
+    return true;
+  }
+
+  mutable detail::WaitLock m_lock;                    // guards everything below
   detail::WaitQueue m_waiters{detail::WaitOn::lock};  // non-empty only while m_available == 0
   std::size_t m_available;
 };
@@ -144,8 +158,8 @@ SemaphoreAcquireAwaiter<Guarded>::~SemaphoreAcquireAwaiter() {
 
 template <bool Guarded>
 bool SemaphoreAcquireAwaiter<Guarded>::await_suspend(std::coroutine_handle<> awaiter) {
-  return suspend_unless_ready(awaiter, m_semaphore->m_waiters, [this] {
-    return m_semaphore->try_acquire() ? WaitOutcome::completed : WaitOutcome::pending;
+  return suspend_unless_ready(awaiter, m_semaphore->m_lock, m_semaphore->m_waiters, [this](WakeList&) {
+    return m_semaphore->try_acquire_locked() ? WaitOutcome::completed : WaitOutcome::pending;
   });
 }
 
