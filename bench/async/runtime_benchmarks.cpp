@@ -2,7 +2,7 @@
 // (tokio/benches/rt_multi_threaded.rs): spawning from outside (rt_spawn_many), a chain of
 // tasks each spawning the next (rt_chained_spawn), many tasks yielding (rt_yield_many)
 // and spawn-and-reply pairs (rt_ping_pong); and skynet on T threads (rt_skynet,
-// rt_skynet_scheduled).
+// rt_skynet_scheduled); and CPU-bound tasks on 1 worker, then on T (rt_cpu_scaling).
 // Peers: bench/peers/go, with GOMAXPROCS = T.
 //
 // Each benchmark runs its work once untimed on the same runtime before the timed run, as
@@ -24,6 +24,7 @@
 
 #include "registry.hpp"
 #include "async/skynet_tree.hpp"
+#include "cpu_kernels.hpp"
 
 namespace gearbox::bench {
 namespace {
@@ -223,6 +224,53 @@ BenchRun run_rt_tree(const BenchArgs& args, Task<std::int64_t> (*tree)(std::int6
 BenchRun run_rt_skynet(const BenchArgs& args) { return run_rt_tree(args, skynet_node); }
 BenchRun run_rt_skynet_scheduled(const BenchArgs& args) { return run_rt_tree(args, skynet_spawned); }
 
+// rt_cpu_scaling: n CPU-bound async tasks (proc_cpu_scaling's Collatz blocks), each
+// computing its block in 10 chunks with a yield between them (as a cooperative task
+// should: no slice holds its worker for long), on a Runtime of 1 worker, then of T.
+// Timed: each rt.run (the runtimes are built first, untimed). Result: the total steps.
+Task<std::int64_t> collatz_task(std::int64_t first) {
+  constexpr std::int64_t chunk = k_collatz_block / 10;
+  std::int64_t steps = 0;
+  for (std::int64_t at = first; at < first + k_collatz_block; at += chunk) {
+    steps += collatz_steps(at, chunk);
+    co_await yield_now();
+  }
+  co_return steps;
+}
+
+Task<std::int64_t> collatz_all(long tasks) {
+  std::vector<JoinHandle<std::int64_t>> handles;
+  handles.reserve(static_cast<std::size_t>(tasks));
+  for (long i = 0; i < tasks; ++i) handles.push_back(spawn(collatz_task(1 + i * k_collatz_block)));
+  std::int64_t total = 0;
+  for (auto& handle : handles) total += co_await handle;
+  co_return total;
+}
+
+BenchRun run_rt_cpu_scaling(const BenchArgs& args) {
+  auto timed = [&](unsigned threads, std::int64_t& total, RuntimeCounters& counters) {
+    Runtime rt{{.threads = threads}};
+    const auto start = Clock::now();
+    total = rt.run(collatz_all(args.n));
+    const double ms = ms_since(start);
+    counters = rt.counters();
+    return ms;
+  };
+  std::int64_t one_total = 0;
+  std::int64_t many_total = 0;
+  RuntimeCounters one_counters;
+  RuntimeCounters many_counters;
+  const double one_ms = timed(1, one_total, one_counters);
+  const double many_ms = timed(static_cast<unsigned>(args.threads), many_total, many_counters);
+  BenchRun run{many_ms, many_total};
+  run.extra["ms_1_worker"] = one_ms;
+  run.extra["speedup"] = one_ms / many_ms;
+  run.extra["steals"] = static_cast<double>(many_counters.steals);
+  run.extra["blocking_slices"] = static_cast<double>(one_counters.blocking_slices + many_counters.blocking_slices);
+  if (one_total != many_total) run.result = "1 and T workers disagree";
+  return run;
+}
+
 bool is_power_of_ten(long n) {
   if (n < 1) return false;
   while (n % 10 == 0) n /= 10;
@@ -299,6 +347,18 @@ std::vector<Benchmark> runtime_benchmarks() {
           .run = run_rt_skynet_scheduled,
           .peer_args = {},
           .peer_name = "rt_skynet",  // the same Go program as rt_skynet's
+          .default_threads = 2,
+      },
+      Benchmark{
+          .name = "rt_cpu_scaling",
+          .description = "N CPU-bound async tasks (proc_cpu_scaling's Collatz blocks, yielding between chunks) on "
+                         "a Runtime of 1 worker, then of T; speedup",
+          .default_n = 16,
+          .valid_n = [](long n) { return n >= 1 && n <= 10'000; },
+          .expected = [](long n) { return nlohmann::json(collatz_blocks_total(n)); },
+          .run = run_rt_cpu_scaling,
+          .peer_args = {},
+          .peer_name = {},
           .default_threads = 2,
       },
   };

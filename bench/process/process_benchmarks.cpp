@@ -10,6 +10,7 @@
 
 #include <gearbox/gearbox.hpp>
 
+#include "cpu_kernels.hpp"
 #include "registry.hpp"
 
 namespace gearbox::bench {
@@ -39,24 +40,9 @@ std::uint64_t sum_words(SharedBuffer buffer) {
   return sum;
 }
 
-// Total Collatz steps of the numbers in [first, first + count): CPU only, no memory.
-std::int64_t collatz_steps(std::int64_t first, std::int64_t count) {
-  std::int64_t steps = 0;
-  for (std::int64_t start = first; start < first + count; ++start) {
-    std::uint64_t x = static_cast<std::uint64_t>(start);
-    while (x != 1) {
-      x = (x & 1) ? 3 * x + 1 : x / 2;
-      ++steps;
-    }
-  }
-  return steps;
-}
-
 GEARBOX_REMOTE(increment);
 GEARBOX_REMOTE(sum_words);
 GEARBOX_REMOTE(collatz_steps);
-
-constexpr std::int64_t k_collatz_block = 100'000;  // numbers per proc_cpu_scaling task
 
 std::int64_t triangle(long n) { return static_cast<std::int64_t>(n) * (n + 1) / 2; }
 
@@ -207,11 +193,7 @@ std::vector<Benchmark> process_benchmarks() {
           .default_n = 16,
           .valid_n = [](long n) { return n >= 1 && n <= 10'000; },
           .expected =
-              [](long n) {
-                std::int64_t total = 0;
-                for (long i = 0; i < n; ++i) total += collatz_steps(1 + i * k_collatz_block, k_collatz_block);
-                return nlohmann::json(total);
-              },
+              [](long n) { return nlohmann::json(collatz_blocks_total(n)); },
           .run = run_cpu_scaling,
           .peer_args = {},
           .peer_name = {},

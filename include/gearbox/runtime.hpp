@@ -30,8 +30,8 @@
 // Also here: awaiting a Future from either pool, and so to_thread.
 // Also gather / when_any / as_completed / TaskGroup: children end on any worker and tell
 // their parent from there.
-// Not yet on this flavor (issue 13, next steps): timeout, sockets, signals, subprocesses
-// and files. Using one of them from a runtime task throws std::logic_error naming it,
+// timeout() works too (its limit kept by a watchdog task).
+// Not yet on this flavor (issue 13, next steps): sockets, signals, subprocesses and files. Using one of them from a runtime task throws std::logic_error naming it,
 // never races.
 //
 // Thread-safety: run(), spawn() and stats() may be called from any thread. run() must not
@@ -42,7 +42,8 @@
 //
 // Tracing: each worker is a thread named gearbox-rt<N>, so a trace has one row per
 // worker showing which tasks it ran; each steal is an instant event on the thief's row
-// (victim, tasks taken).
+// (victim, tasks taken), and each slice that held its worker past blocking_threshold is
+// a "blocked" instant at its end, on its worker's row.
 //
 // Known limits of this step: a task in a worker's LIFO slot is not stealable, so it waits
 // for the task running on that worker to await (as in Tokio); a worker busy computing
@@ -50,6 +51,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -71,6 +73,13 @@ struct RuntimeOptions {
   // observe (detached, or its handle dropped). Default: print it to stderr. Must be
   // thread-safe: workers may call it at once.
   std::function<void(std::exception_ptr)> on_unhandled_exception = {};
+  // A run slice (a task between two awaits) that holds its worker this long is reported:
+  // counted in RuntimeCounters::blocking_slices and marked "blocked" in the trace, on the
+  // worker's row at the end of the slice (Go preempts such a goroutine at 10 ms; a
+  // cooperative runtime can at least say who did it). A monitor thread looks every half
+  // threshold: a slice shorter than the threshold is never reported, one longer than 1.5x
+  // it always is. Zero: no monitor.
+  std::chrono::milliseconds blocking_threshold{10};
 };
 
 // Scheduler counters, for tests, benchmarks and the lab (each exact when read).
@@ -78,6 +87,7 @@ struct RuntimeCounters {
   std::uint64_t steals = 0;        // steal operations that took at least one task
   std::uint64_t stolen_tasks = 0;  // tasks moved by them
   std::uint64_t parks = 0;         // times a worker found nothing to do and slept
+  std::uint64_t blocking_slices = 0;  // run slices that held a worker past blocking_threshold
 };
 
 namespace detail {

@@ -111,6 +111,17 @@ private:
   bool m_expired = false;
 };
 
+// timeout()'s limit on a Runtime: a watchdog task that sleeps until the deadline, then
+// cancels the target. (A Deadline's timer belongs to the worker that armed it and can be
+// cancelled only there, but the caller may resume on another worker; a sleeping task can
+// be cancelled from anywhere.) `expired` is read once the watchdog has been joined.
+inline Task<void> cancel_at(Clock::time_point deadline, TaskCore* target, bool* expired) {
+  SleepAwaiter sleep{deadline};
+  co_await sleep;  // Cancelled if the target ends first
+  *expired = true;
+  target->request_cancel();
+}
+
 }  // namespace detail
 
 // Suspends the calling task until `deadline` on the loop's clock.
@@ -131,14 +142,26 @@ template <class Rep, class Period>
 // Runs `task` as a child task with a time limit. If the limit passes first, the child is
 // cancelled, awaited until it has ended, and TimeoutError is thrown. If the child ends
 // first, its result or exception is returned. Cancelling the caller cancels the child.
+// On a Loop the limit is a timer; on a Runtime, a watchdog task (detail::cancel_at) that
+// is cancelled and joined before timeout() returns, so nothing outlives the call.
 template <class T, class Rep, class Period>
 Task<T> timeout(std::chrono::duration<Rep, Period> limit, Task<T> task) {
   Loop& loop = Loop::current_or_throw();
-  detail::require_single_thread("timeout()");
+  const Clock::time_point deadline_at = loop.now() + std::chrono::ceil<Clock::duration>(limit);
   JoinHandle<T> child = loop.spawn(std::move(task));
-  detail::Deadline deadline{loop, *child.core(), loop.now() + std::chrono::ceil<Clock::duration>(limit)};
-  if (co_await detail::JoinWait{*child.core()}) throw Cancelled{};
-  if (deadline.expired() && detail::is_cancellation(child.core()->exception())) throw TimeoutError{};
+  if (!detail::current_core_or_throw().shared()) {
+    detail::Deadline deadline{loop, *child.core(), deadline_at};
+    if (co_await detail::JoinWait{*child.core()}) throw Cancelled{};
+    if (deadline.expired() && detail::is_cancellation(child.core()->exception())) throw TimeoutError{};
+    co_return child.result();
+  }
+  bool expired = false;
+  JoinHandle<void> watchdog = loop.spawn(detail::cancel_at(deadline_at, child.core(), &expired));
+  const bool cancelled = co_await detail::JoinWait{*child.core()};
+  watchdog.cancel();
+  (void)co_await detail::JoinWait{*watchdog.core()};  // a join: it waits even when cancelled
+  if (cancelled) throw Cancelled{};
+  if (expired && detail::is_cancellation(child.core()->exception())) throw TimeoutError{};
   co_return child.result();
 }
 

@@ -56,6 +56,12 @@ struct RuntimeCore::Worker {
   // Figures, each written by this worker only (bump), read by stats() and counters().
   std::atomic<std::uint64_t> spawned{0}, started{0}, completed{0}, failed{0}, cancelled{0};
   std::atomic<std::uint64_t> steals{0}, stolen{0}, parks{0};
+  // The blocking monitor's view. slice_seq: written by this worker only, odd while a run
+  // slice is in progress (each slice adds 2). blocked_seq: the slice the monitor found
+  // blocking, written by the monitor only; the worker marks the trace when that slice
+  // ends. blocking: slices reported, written by the monitor only. Memory ordering: all
+  // relaxed; they are numbers compared for equality, carrying no other data.
+  std::atomic<std::uint64_t> slice_seq{0}, blocked_seq{0}, blocking{0};
   std::thread thread;
 
   unsigned random_below(unsigned n) noexcept {  // xorshift64: victim choice only
@@ -86,8 +92,10 @@ RuntimeCore::RuntimeCore(RuntimeOptions options) : m_options(std::move(options))
   const SignalsBlocked blocked;  // workers inherit a mask blocking signals (as the pools')
   try {
     for (auto& worker : m_workers) worker->thread = std::thread([this, w = worker.get()] { worker_main(*w); });
+    if (m_options.blocking_threshold.count() > 0) m_monitor = std::thread([this] { monitor_main(); });
   } catch (...) {
     m_stopping.store(true, std::memory_order_release);
+    stop_monitor();
     for (auto& worker : m_workers) {
       LoopAccess::wake_up(worker->loop);
       if (worker->thread.joinable()) worker->thread.join();
@@ -113,8 +121,48 @@ RuntimeCore::~RuntimeCore() {
     wait_on(m_ended_generation, generation, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
   }
   m_stopping.store(true, std::memory_order_release);
+  stop_monitor();
   for (auto& worker : m_workers) LoopAccess::wake_up(worker->loop);
   for (auto& worker : m_workers) worker->thread.join();
+}
+
+void RuntimeCore::stop_monitor() noexcept {
+  {
+    std::lock_guard lock(m_monitor_mutex);
+    m_monitor_stop = true;
+  }
+  m_monitor_wake.notify_one();
+  if (m_monitor.joinable()) m_monitor.join();
+}
+
+void RuntimeCore::monitor_main() {
+  pthread_setname_np(pthread_self(), "gearbox-rtmon");
+  const auto period = std::max<std::chrono::milliseconds>(m_options.blocking_threshold / 2, std::chrono::milliseconds(1));
+  struct Seen {
+    std::uint64_t seq = 0;     // the slice number at the last look
+    unsigned looks = 0;        // further looks that found the same slice in progress
+    std::uint64_t reported = 0;
+  };
+  std::vector<Seen> seen(m_workers.size());
+  std::unique_lock lock(m_monitor_mutex);
+  while (!m_monitor_wake.wait_for(lock, period, [this] { return m_monitor_stop; })) {
+    for (std::size_t i = 0; i < m_workers.size(); ++i) {
+      Worker& worker = *m_workers[i];
+      const std::uint64_t seq = worker.slice_seq.load(std::memory_order_relaxed);
+      Seen& s = seen[i];
+      if (seq % 2 == 0 || seq != s.seq) {  // between slices, or another slice since
+        s.seq = seq;
+        s.looks = 0;
+        continue;
+      }
+      // In progress at three looks, `period` apart: it has run for two periods at least.
+      if (++s.looks == 2 && s.reported != seq) {
+        s.reported = seq;
+        worker.blocked_seq.store(seq, std::memory_order_relaxed);
+        bump(worker.blocking);
+      }
+    }
+  }
 }
 
 RuntimeCore::Worker* RuntimeCore::local_worker() const noexcept {
@@ -334,7 +382,16 @@ Runnable* RuntimeCore::next_task(Worker& worker) {
   return pop_inject();
 }
 
-void RuntimeCore::run_task(Worker&, Runnable* task) noexcept { task->m_run(task); }
+void RuntimeCore::run_task(Worker& worker, Runnable* task) noexcept {
+  // Odd while the slice runs, for the blocking monitor (see Worker).
+  const std::uint64_t seq = worker.slice_seq.load(std::memory_order_relaxed) + 1;
+  worker.slice_seq.store(seq, std::memory_order_relaxed);
+  task->m_run(task);
+  worker.slice_seq.store(seq + 1, std::memory_order_relaxed);
+  if (worker.blocked_seq.load(std::memory_order_relaxed) == seq) [[unlikely]] {
+    if (trace::detail::on()) trace::detail::blocked(m_options.blocking_threshold.count());
+  }
+}
 
 Runnable* RuntimeCore::steal(Worker& worker) {
   const unsigned n = threads();
@@ -460,6 +517,7 @@ RuntimeCounters RuntimeCore::counters() const noexcept {
     counters.steals += worker->steals.load(std::memory_order_relaxed);
     counters.stolen_tasks += worker->stolen.load(std::memory_order_relaxed);
     counters.parks += worker->parks.load(std::memory_order_relaxed);
+    counters.blocking_slices += worker->blocking.load(std::memory_order_relaxed);
   }
   return counters;
 }

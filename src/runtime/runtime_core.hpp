@@ -85,6 +85,10 @@ private:
   };
 
   void worker_main(Worker& worker);
+  // The blocking monitor (RuntimeOptions::blocking_threshold): wakes every half threshold
+  // and reports a worker whose slice number stayed the same, odd, for a whole threshold.
+  void monitor_main();
+  void stop_monitor() noexcept;
   Runnable* next_task(Worker& worker);
   Runnable* steal(Worker& worker);
   void run_task(Worker& worker, Runnable* task) noexcept;
@@ -130,6 +134,11 @@ private:
   std::atomic<bool> m_stopping{false};
   // Tasks spawned from off the runtime (the per-worker figures count the rest).
   std::atomic<std::uint64_t> m_spawned_outside{0};
+
+  std::thread m_monitor;
+  std::mutex m_monitor_mutex;
+  std::condition_variable m_monitor_wake;
+  bool m_monitor_stop = false;  // under m_monitor_mutex
 };
 
 }  // namespace gearbox::detail

@@ -230,6 +230,14 @@ private:
         m_out += ",\"args\":{\"victim\":" + std::to_string(e.aux()) + ",\"tasks\":" + std::to_string(id) + "}}";
         break;
       }
+      case Kind::blocked: {
+        // An instant event on the worker's row, where the slice that blocked it just ended.
+        begin_event("i", "blocked", thread.pid, thread.tid);
+        m_out += ",\"cat\":\"blocked\",\"s\":\"t\"";
+        add_number("ts", ts);
+        m_out += ",\"args\":{\"at_least_ms\":" + std::to_string(id) + "}}";
+        break;
+      }
       case Kind::span_end: {
         Open begun;
         if (pop_open(t, Kind::span_begin, begun))

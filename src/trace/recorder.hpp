@@ -38,6 +38,7 @@ enum class Kind : std::uint8_t {
   span_begin,   // payload: name index; aux: SpanKind
   span_end,
   steal,        // on a Runtime worker; payload: tasks taken; aux: the victim worker (mod 256)
+  blocked,      // on a Runtime worker, as a slice ends that held it too long; payload: the threshold in ms
 };
 
 // A task_end's aux when the task completed rather than suspended.
@@ -137,7 +138,13 @@ inline ThreadBuffer& buffer() {
 inline void task_spawned(gearbox::detail::TaskCore& core) noexcept {
   ThreadBuffer& b = buffer();
   core.set_trace_id(b.next_task_id());
-  b.record_untimed(Kind::task_spawn, core.trace_id());
+  // Untimed inside a task (it takes the time of the slice around it). A spawn from outside
+  // any task (Runtime::run, Runtime::spawn from a plain thread) may be the only event of
+  // its thread, with no time to borrow: it takes its own.
+  if (gearbox::detail::current_core())
+    b.record_untimed(Kind::task_spawn, core.trace_id());
+  else
+    b.record(Kind::task_spawn, core.trace_id());
   b.m_gap = true;  // an eager start runs the child inside this slice
 }
 inline void task_begin(gearbox::detail::TaskCore& core) noexcept {
@@ -162,6 +169,8 @@ inline void task_woken(const gearbox::detail::TaskCore& core) noexcept {
 inline void steal(unsigned victim, std::uint64_t tasks) noexcept {
   buffer().record(Kind::steal, tasks, static_cast<std::uint8_t>(victim));
 }
+// The run slice that just ended on this Runtime worker held it for `threshold_ms` or more.
+inline void blocked(std::uint64_t threshold_ms) noexcept { buffer().record(Kind::blocked, threshold_ms); }
 void job_begin(const char* what) noexcept;
 inline void job_end() noexcept { buffer().record(Kind::job_end, 0); }
 void call_begin(std::uint64_t call, std::string_view function) noexcept;

@@ -390,20 +390,6 @@ TEST(Runtime, run_from_one_of_its_own_workers_is_refused) {
   EXPECT_EQ(rt.run(run_on_own_runtime(&rt)), 1);
 }
 
-gb::Task<int> timeout_on_the_runtime() {
-  try {
-    (void)co_await gb::timeout(std::chrono::seconds(5), answer());
-  } catch (const std::logic_error& e) {
-    co_return std::string(e.what()).find("not yet supported on gb::Runtime") != std::string::npos ? 1 : 2;
-  }
-  co_return 0;
-}
-
-TEST(Runtime, a_primitive_not_yet_made_for_several_workers_refuses_with_a_clear_error) {
-  gb::Runtime rt{{.threads = 2}};
-  EXPECT_EQ(rt.run(timeout_on_the_runtime()), 1);
-}
-
 gb::Task<int> accept_on_the_runtime() {
   auto listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
   try {
@@ -417,6 +403,33 @@ gb::Task<int> accept_on_the_runtime() {
 TEST(Runtime, a_socket_wait_refuses_on_the_runtime_and_the_socket_still_closes) {
   gb::Runtime rt{{.threads = 2}};
   EXPECT_EQ(rt.run(accept_on_the_runtime()), 1);
+}
+
+// Spins on the clock without awaiting: holds its worker for `hold` of wall time.
+gb::Task<int> hold_the_worker(std::chrono::milliseconds hold) {
+  const auto end = Clock::now() + hold;
+  long spins = 0;
+  while (Clock::now() < end) ++spins;
+  co_return spins > 0 ? 1 : 0;
+}
+
+gb::Task<int> hold_then_yield(std::chrono::milliseconds hold) {
+  co_await gb::yield_now();
+  co_return co_await hold_the_worker(hold);  // inline: one slice of the caller
+}
+
+TEST(Runtime, a_task_that_holds_its_worker_past_the_threshold_is_counted) {
+  gb::Runtime rt{{.threads = 2, .blocking_threshold = 10ms}};
+  // 300 ms is 20 thresholds: the monitor looks every 5 ms, so even a monitor that the
+  // machine starves for most of that time sees the slice more than a threshold long.
+  EXPECT_EQ(rt.run(hold_then_yield(300ms)), 1);
+  EXPECT_GE(rt.counters().blocking_slices, 1u);
+}
+
+TEST(Runtime, a_zero_blocking_threshold_turns_the_monitor_off) {
+  gb::Runtime rt{{.threads = 2, .blocking_threshold = 0ms}};
+  EXPECT_EQ(rt.run(hold_then_yield(50ms)), 1);
+  EXPECT_EQ(rt.counters().blocking_slices, 0u);
 }
 
 TEST(Runtime, zero_threads_means_one_per_core) {

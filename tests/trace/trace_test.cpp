@@ -188,12 +188,42 @@ TEST(Trace, a_runtime_has_one_row_per_worker_and_its_steals_are_marked) {
   std::set<std::string> rows_with_tasks;
   for (const json& s : events_where(trace, "X", "task")) rows_with_tasks.insert(names.at(s.at("tid").get<int>()));
   EXPECT_EQ(rows_with_tasks, (std::set<std::string>{"gearbox-rt0", "gearbox-rt1"}));
+  // Every event has a time on the trace's axis: the main thread's only event, the spawn
+  // of run()'s task from outside any task, takes its own time.
+  for (const json& event : trace.at("traceEvents"))
+    if (event.contains("ts")) {
+      EXPECT_GE(event.at("ts").get<double>(), 0.0) << event.dump();
+    }
   const auto steals = events_where(trace, "i", "steal");
   ASSERT_FALSE(steals.empty());
   for (const json& steal : steals) {
     EXPECT_TRUE(names.at(steal.at("tid").get<int>()).starts_with("gearbox-rt"));
     EXPECT_GE(steal.at("args").at("tasks").get<int>(), 1);
     EXPECT_LE(steal.at("args").at("victim").get<int>(), 1);
+  }
+}
+
+gb::Task<int> hold_a_worker(std::chrono::milliseconds hold) {
+  co_await gb::yield_now();
+  const auto end = std::chrono::steady_clock::now() + hold;
+  while (std::chrono::steady_clock::now() < end) {
+  }
+  co_return 1;
+}
+
+TEST(Trace, a_slice_that_blocked_a_runtime_worker_is_marked_on_its_row) {
+  int result = 0;
+  const json trace = record([&] {
+    gb::Runtime rt{{.threads = 2, .blocking_threshold = std::chrono::milliseconds(10)}};
+    result = rt.run(hold_a_worker(std::chrono::milliseconds(300)));
+  });
+  EXPECT_EQ(result, 1);
+  const std::map<int, std::string> names = thread_names_of(trace);
+  const auto marks = events_where(trace, "i", "blocked");
+  ASSERT_FALSE(marks.empty());
+  for (const json& mark : marks) {
+    EXPECT_TRUE(names.at(mark.at("tid").get<int>()).starts_with("gearbox-rt"));
+    EXPECT_EQ(mark.at("args").at("at_least_ms").get<int>(), 10);
   }
 }
 

@@ -82,7 +82,7 @@ ModelResult measure(const WorkSpec& spec, Model model, const std::filesystem::pa
   result.model = model;
   result.trace = trace;
   result.units = model == Model::sequential || model == Model::async ? 1
-                 : model == Model::async_processes                  ? std::max(spec.cores, 1u)
+                 : model == Model::async_processes || model == Model::async_cores ? std::max(spec.cores, 1u)
                                                                     : pool_size(spec);
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
@@ -251,7 +251,8 @@ double expected_seconds(const WorkSpec& spec, Model model, double cost_s) noexce
       const double units = static_cast<double>(pool_size(spec));
       return std::ceil(tasks / units) * wait + tasks * compute / std::min(units, cores);
     }
-    case Model::async_processes: return wait + tasks * compute / cores;
+    case Model::async_processes:
+    case Model::async_cores: return wait + tasks * compute / cores;
   }
   return 0;
 }
@@ -303,6 +304,7 @@ std::string verdict(const Experiment& e, unsigned cores) {
   char text[512];
   const ModelResult* seq = e.find(Model::sequential);
   const ModelResult* async = e.find(Model::async);
+  const ModelResult* async_cores = e.find(Model::async_cores);
   std::string out;
   if (seq && best != seq) {
     std::snprintf(text, sizeof text, "%s: %.1fx faster than sequential, with %s.", to_string(best->model),
@@ -317,6 +319,13 @@ std::string verdict(const Experiment& e, unsigned cores) {
                   " Async gained nothing on computing (%.2fx: one thread); the work needs cores, and %u were there.",
                   e.speedup(*async), cores);
     out += text;
+    if (async_cores && async_cores->error.empty()) {
+      std::snprintf(text, sizeof text,
+                    " The same async tasks on a gb::Runtime of %u workers used them: %.2fx (C++ async can compute "
+                    "on every core; Python's asyncio cannot).",
+                    cores, e.speedup(*async_cores));
+      out += text;
+    }
   } else if (waits(e.spec.work) && !computes(e.spec.work) && async && seq) {
     std::snprintf(text, sizeof text, " The tasks mostly waited (%.0f%% CPU use), so overlapping the waits is all that helps.",
                   async->utilisation(cores) * 100);

@@ -121,7 +121,7 @@ ExperimentCommands::ExperimentCommands(CLI::App& app) {
   const cli::DurationRange up_to_ten_minutes{std::chrono::seconds(0), std::chrono::minutes(10)};
   cli::add_duration_option(*m_compare, "--wait", c.wait, "how long each task waits, in io, sleep and mixed work", up_to_ten_minutes);
   cli::add_duration_option(*m_compare, "--cost", c.cost, "computing time per task, in cpu and mixed work", up_to_ten_minutes);
-  m_compare->add_option("--models", c.models, "comma-separated: seq,threads,async,procs,async+procs");
+  m_compare->add_option("--models", c.models, "comma-separated: seq,threads,async,procs,async+procs,async-cores");
   m_compare->add_flag("--json", c.json, "print one JSON object");
   m_compare->add_flag("--timeline", c.timeline, "draw each model's timeline");
   m_compare->add_option("--trace", c.trace, "write the trace(s): FILE, or FILE-<model>.json for several models");
@@ -167,8 +167,7 @@ int ExperimentCommands::run_compare() const {
   const Work work = *parse_work(c.work);
   const std::vector<Model> models = parse_models(c.models);
   for (Model m : models)
-    if (m == Model::async_processes && !computes(work))
-      throw std::invalid_argument("async+procs offloads the computing part: use it with --work cpu or mixed");
+    if (const std::optional<std::string> why = unfit(m, work)) throw std::invalid_argument(*why);
   const double units_per_second = computes(work) ? calibrate_units_per_second() : 0;
   std::optional<SlowService> service;
   if (work == Work::io || work == Work::mixed) service.emplace();
@@ -246,8 +245,8 @@ int ExperimentCommands::run_demo() const {
        {Model::sequential, Model::threads, Model::async, Model::processes},
        {Model::sequential, Model::async}},
       {"CPU-bound: %d tasks (2 per core), each computes for about %.2f s", Work::cpu, cpu_tasks, 0, 0.5 * scale,
-       {Model::sequential, Model::threads, Model::async, Model::processes},
-       {Model::async, Model::threads}},
+       {Model::sequential, Model::threads, Model::async, Model::async_cores, Model::processes},
+       {Model::async, Model::async_cores}},
       {"Mixed: %d tasks, each waits %.1f s, then computes for about %.2f s", Work::mixed, cpu_tasks, 1.0 * scale,
        0.5 * scale, {Model::sequential, Model::async, Model::threads, Model::async_processes},
        {Model::async, Model::async_processes}},

@@ -4,7 +4,7 @@
 //                                    each under every model, with tables, timelines and
 //                                    a verdict (about 35 s; --quick: a few seconds)
 //   gearbox-lab compare --work io|cpu|mixed|sleep --tasks N --wait D --cost D
-//                       [--models seq,threads,async,procs,async+procs] [--json]
+//                       [--models seq,threads,async,procs,async+procs,async-cores] [--json]
 //                       [--timeline] [--trace FILE] [--svg FILE]
 //   gearbox-lab guide                when to use which model, with this machine's figures
 //   gearbox-lab run-model ...        (internal) one model in this process, for compare

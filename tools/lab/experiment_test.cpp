@@ -64,6 +64,8 @@ TEST(Workload, names_parse_both_ways_and_a_bad_model_is_named_in_the_error) {
   EXPECT_EQ(lab::parse_models("seq,threads,async,procs"),
             (std::vector<Model>{Model::sequential, Model::threads, Model::async, Model::processes}));
   EXPECT_EQ(lab::parse_models("async,async"), std::vector<Model>{Model::async}) << "duplicates are dropped";
+  EXPECT_EQ(lab::parse_models("async-cores,async+procs"), (std::vector<Model>{Model::async_cores, Model::async_processes}));
+  EXPECT_EQ(lab::to_string(Model::async_cores), std::string("async-cores"));
   try {
     lab::parse_models("seq,fibers");
     FAIL() << "an unknown model was accepted";
@@ -93,8 +95,9 @@ TEST(Workload, every_model_runs_every_task_in_this_process) {
   lab::SlowService service;
   for (Work work : {Work::io, Work::sleep, Work::cpu, Work::mixed}) {
     const lab::WorkSpec spec = small_spec(work, service.port());
-    for (Model model : {Model::sequential, Model::threads, Model::async, Model::processes, Model::async_processes}) {
-      if (model == Model::async_processes && !lab::computes(work)) {
+    for (Model model : {Model::sequential, Model::threads, Model::async, Model::processes, Model::async_processes,
+                        Model::async_cores}) {
+      if (lab::unfit(model, work)) {
         EXPECT_THROW(lab::run_model(spec, model), std::invalid_argument);
         continue;
       }
@@ -105,6 +108,15 @@ TEST(Workload, every_model_runs_every_task_in_this_process) {
       EXPECT_GT(run.wall_s, 0.0);
     }
   }
+}
+
+TEST(Workload, async_on_every_core_refuses_socket_work_with_the_reason) {
+  EXPECT_FALSE(lab::unfit(Model::async_cores, Work::cpu));
+  EXPECT_FALSE(lab::unfit(Model::async_cores, Work::sleep));
+  const std::optional<std::string> why = lab::unfit(Model::async_cores, Work::io);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("sockets"), std::string::npos) << *why;
+  EXPECT_TRUE(lab::unfit(Model::async_processes, Work::sleep));
 }
 
 TEST(Workload, a_task_whose_service_is_gone_fails_alone_and_is_reported) {
@@ -235,6 +247,10 @@ TEST(Verdict, follows_from_the_figures) {
   const std::string cpu_text = lab::verdict(cpu, 2);
   EXPECT_EQ(cpu_text.rfind("threads: 2.0x faster", 0), 0u) << cpu_text;
   EXPECT_NE(cpu_text.find("Async gained nothing"), std::string::npos) << cpu_text;
+  EXPECT_EQ(cpu_text.find("gb::Runtime"), std::string::npos) << "no async-cores figure, no claim: " << cpu_text;
+  cpu.results.push_back({.model = Model::async_cores, .wall_s = 1.05, .user_s = 2.0, .peak_rss_kb = 4200});
+  const std::string cores_text = lab::verdict(cpu, 2);
+  EXPECT_NE(cores_text.find("on a gb::Runtime of 2 workers used them: 1.90x"), std::string::npos) << cores_text;
 
   lab::Experiment mixed;
   mixed.spec.work = Work::mixed;

@@ -14,7 +14,10 @@
 //   threads      a ThreadPool: one thread per task when tasks block (io, sleep, mixed),
 //                one per core for cpu;
 //   async        one gearbox Loop on one thread, every task a coroutine (the compute runs
-//                on the loop's thread: async does not add cores);
+//                on the loop's thread: one Loop does not add cores);
+//   async-cores  the same coroutines on a gb::Runtime of one worker per core: C++ async
+//                computes on every core (Python's asyncio cannot). Sleep and cpu work only
+//                until sockets run on a Runtime;
 //   processes    a ProcessPool: one worker per task when tasks block, one per core for cpu;
 //   async+procs  async tasks whose compute part is offloaded to a ProcessPool (one
 //                worker per core): waits overlap on the loop, computing uses every core.
@@ -32,7 +35,7 @@
 namespace gearbox::lab {
 
 enum class Work { io, sleep, cpu, mixed };
-enum class Model { sequential, threads, async, processes, async_processes };
+enum class Model { sequential, threads, async, processes, async_processes, async_cores };
 
 const char* to_string(Work work) noexcept;
 const char* to_string(Model model) noexcept;
@@ -40,6 +43,9 @@ const char* to_string(Model model) noexcept;
 std::optional<Work> parse_work(std::string_view name) noexcept;
 std::optional<Model> parse_model(std::string_view name) noexcept;
 // "seq,threads,async,procs" -> the models; throws std::invalid_argument naming a bad one.
+// Why `model` cannot run `work` (async+procs needs compute; async-cores cannot do socket
+// I/O yet), or nullopt if it can.
+std::optional<std::string> unfit(Model model, Work work);
 std::vector<Model> parse_models(std::string_view list);
 
 struct WorkSpec {
@@ -71,7 +77,7 @@ struct ModelRun {
 
 // Runs every task of `spec` under `model`, in this process. Never throws for a task's
 // failure (it is counted in errors); throws std::invalid_argument for a model that does
-// not fit the work (async+procs needs compute).
+// not fit the work (see unfit()).
 ModelRun run_model(const WorkSpec& spec, Model model);
 
 }  // namespace gearbox::lab
