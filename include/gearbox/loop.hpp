@@ -116,8 +116,9 @@ private:
   void schedule(detail::Runnable* runnable) noexcept { m_ready.push(runnable); }
   void add_timer(detail::TimerNode* timer, time_point deadline) noexcept;
   void cancel_timer(detail::TimerNode* timer) noexcept;
-  void watch(int fd, detail::IoWatcher* watcher, std::uint32_t events);
+  void watch(int fd, detail::IoWatcher* watcher, std::uint32_t events, bool on_a_runtime = false);
   void unwatch(int fd, detail::IoWatcher* watcher) noexcept;
+  void unregister(int fd) noexcept;
   void report_unhandled(std::exception_ptr error) noexcept;
 
   void adopt(detail::TaskCore* core, Start start) noexcept;
@@ -169,14 +170,30 @@ struct LoopAccess {
   // Watches `fd` (edge-triggered) for io_events; the watcher must outlive the watch. A
   // watch still registered when the loop is destroyed is dropped and its watcher told
   // (io_events::detached), so a socket may outlive the loop it was used on.
+  // Refused on a Runtime's worker loop (std::logic_error): only FdWatch, which is made for
+  // several workers, watches there (watch_fd).
   static void watch(Loop& loop, int fd, IoWatcher* watcher, std::uint32_t events) { loop.watch(fd, watcher, events); }
+  static void watch_fd(Loop& loop, int fd, IoWatcher* watcher, std::uint32_t events) {
+    loop.watch(fd, watcher, events, /*on_a_runtime=*/true);
+  }
+  // Stops watching `fd` and forgets `watcher` (the loop's thread).
   static void unwatch(Loop& loop, int fd, IoWatcher* watcher) noexcept { loop.unwatch(fd, watcher); }
+  // Stops watching `fd` but keeps `watcher` listed until unwatch or the loop's end; from
+  // any thread (a Runtime's FdWatch closed on another worker). Readiness the loop's
+  // reactor already reported may still reach the watcher, on the loop's thread.
+  static void unregister(Loop& loop, int fd) noexcept { loop.unregister(fd); }
+  // Forgets `watcher`, already unregistered (the loop's thread).
+  static void forget_watcher(IoWatcher* watcher) noexcept { watcher->unlink(); }
   // Hands a failure nobody will observe to LoopOptions::on_unhandled_exception.
   static void report_unhandled(Loop& loop, std::exception_ptr error) noexcept { loop.report_unhandled(std::move(error)); }
 
   // For the multi-thread Runtime (src/runtime), whose workers each own a loop:
   // The runtime `loop` is a worker of, or null for a standalone loop.
   static RuntimeCore* runtime(const Loop& loop) noexcept { return loop.m_runtime; }
+  // True if both loops are workers of one Runtime.
+  static bool same_runtime(const Loop& a, const Loop& b) noexcept {
+    return a.m_runtime != nullptr && a.m_runtime == b.m_runtime;
+  }
   static void attach(Loop& loop, RuntimeCore* runtime, unsigned worker) noexcept {
     loop.m_runtime = runtime;
     loop.m_worker_index = worker;

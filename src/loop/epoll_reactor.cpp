@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 
 #include <gearbox/error.hpp>
@@ -35,12 +36,15 @@ public:
   }
   ~EpollReactor() override { ::close(m_epoll); }
 
-  void add(int fd, IoWatcher* watcher, std::uint32_t events) override { control(EPOLL_CTL_ADD, fd, watcher, events); ++m_watched; }
+  void add(int fd, IoWatcher* watcher, std::uint32_t events) override {
+    control(EPOLL_CTL_ADD, fd, watcher, events);
+    m_watched.fetch_add(1, std::memory_order_relaxed);
+  }
   void modify(int fd, IoWatcher* watcher, std::uint32_t events) override { control(EPOLL_CTL_MOD, fd, watcher, events); }
   void remove(int fd) noexcept override {
-    if (::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr) == 0) --m_watched;
+    if (::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr) == 0) m_watched.fetch_sub(1, std::memory_order_relaxed);
   }
-  std::size_t watched() const noexcept override { return m_watched; }
+  std::size_t watched() const noexcept override { return m_watched.load(std::memory_order_relaxed); }
 
   int poll(int timeout_ms) override {
     const int n = ::epoll_wait(m_epoll, m_events.data(), static_cast<int>(m_events.size()), timeout_ms);
@@ -64,7 +68,9 @@ private:
   }
 
   int m_epoll;
-  std::size_t m_watched = 0;
+  // Memory ordering: relaxed; a count the loop reads as a hint (may it block?), and remove()
+  // may run on another thread (a Runtime's FdWatch closed on another worker).
+  std::atomic<std::size_t> m_watched{0};
   std::array<epoll_event, 256> m_events{};
 };
 

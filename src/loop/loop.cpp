@@ -226,8 +226,9 @@ void Loop::add_timer(detail::TimerNode* timer, time_point deadline) noexcept {
 
 void Loop::cancel_timer(detail::TimerNode* timer) noexcept { m_impl->m_timers.remove(timer); }
 
-void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events) {
-  if (m_runtime) throw std::logic_error("gearbox: sockets, signals, subprocesses and files are not yet supported on gb::Runtime (use a Loop)");
+void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events, bool on_a_runtime) {
+  if (m_runtime && !on_a_runtime)
+    throw std::logic_error("gearbox: this descriptor's watcher is not yet supported on gb::Runtime (use a Loop)");
   m_impl->m_reactor->add(fd, watcher, events);
   m_impl->m_watchers.push_back(watcher);
 }
@@ -236,6 +237,8 @@ void Loop::unwatch(int fd, detail::IoWatcher* watcher) noexcept {
   m_impl->m_reactor->remove(fd);
   watcher->unlink();
 }
+
+void Loop::unregister(int fd) noexcept { m_impl->m_reactor->remove(fd); }
 
 void Loop::report_unhandled(std::exception_ptr error) noexcept {
   try {

@@ -1,6 +1,6 @@
 // Reactor: the loop's interface to the kernel's readiness notification. The loop knows
 // only this interface, so an io_uring back end can replace epoll without touching it.
-// Not thread-safe: the loop's thread only.
+// The loop's thread only, except remove() (epoll_ctl is thread-safe, and so is the count).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,8 @@ public:
   virtual void add(int fd, IoWatcher* watcher, std::uint32_t events) = 0;
   // Changes the events or watcher of a watched fd. Throws IoError.
   virtual void modify(int fd, IoWatcher* watcher, std::uint32_t events) = 0;
-  // Stops watching `fd`. No effect if it is not watched.
+  // Stops watching `fd`. No effect if it is not watched. Any thread. A poll already under
+  // way may still report the fd once.
   virtual void remove(int fd) noexcept = 0;
   // How many descriptors are watched.
   virtual std::size_t watched() const noexcept = 0;

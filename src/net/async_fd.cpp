@@ -40,19 +40,24 @@ AsyncFd::AsyncFd() noexcept = default;
 AsyncFd::AsyncFd(int fd) noexcept : m_fd(fd) {}
 
 AsyncFd::AsyncFd(AsyncFd&& other) noexcept
-    : m_fd(std::exchange(other.m_fd, -1)), m_is_socket(other.m_is_socket), m_watch(std::move(other.m_watch)) {}
+    : m_fd(std::exchange(other.m_fd, -1)), m_is_socket(other.m_is_socket),
+      m_watch(other.m_watch.exchange(nullptr, std::memory_order_acq_rel)) {}
 
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
   if (this != &other) {
     close();
+    drop_watch();
     m_fd = std::exchange(other.m_fd, -1);
     m_is_socket = other.m_is_socket;
-    m_watch = std::move(other.m_watch);
+    m_watch.store(other.m_watch.exchange(nullptr, std::memory_order_acq_rel), std::memory_order_release);
   }
   return *this;
 }
 
-AsyncFd::~AsyncFd() { close(); }
+AsyncFd::~AsyncFd() {
+  close();
+  drop_watch();
+}
 
 void AsyncFd::close() noexcept {
   if (m_fd < 0) return;
@@ -60,11 +65,20 @@ void AsyncFd::close() noexcept {
 }
 
 int AsyncFd::release() noexcept {
-  if (m_watch) {
-    m_watch->wake_waiters();  // they resume later, find m_fd < 0 and throw EBADF
-    m_watch.reset();
+  // The descriptor is marked closed before the waiters are woken: on a Runtime they may
+  // run at once, and must find it closed (EBADF), not wait again.
+  const int fd = std::exchange(m_fd, -1);
+  if (FdWatch* watch = m_watch.load(std::memory_order_acquire)) {
+    watch->unregister();     // before the descriptor is closed (or reused)
+    watch->wake_waiters();   // they resume later and throw EBADF
   }
-  return std::exchange(m_fd, -1);
+  return fd;
+}
+
+// The watch stays until the AsyncFd goes or is reassigned, not just closed: a waiter woken
+// by close() may still be leaving its wait (a cancel in flight takes the watch's lock).
+void AsyncFd::drop_watch() noexcept {
+  if (FdWatch* watch = m_watch.exchange(nullptr, std::memory_order_acq_rel)) FdWatch::retire(watch);
 }
 
 void AsyncFd::check_open(const char* operation) const {
@@ -74,28 +88,42 @@ void AsyncFd::check_open(const char* operation) const {
 FdWatch& AsyncFd::watch(const char* operation) {
   check_open(operation);
   Loop& loop = Loop::current_or_throw();
-  if (!m_watch || m_watch->detached()) {
-    // First use, or its loop was destroyed: attach to this one (readiness unknown: try).
-    m_watch = std::make_unique<FdWatch>(loop, m_fd, /*assume_ready=*/true);
-  } else if (m_watch->loop() != &loop) {
-    throw std::logic_error(std::string("gearbox: ") + operation + ": the descriptor belongs to another loop");
+  FdWatch* current = m_watch.load(std::memory_order_acquire);
+  if (current && !current->detached()) {
+    Loop* attached = current->loop();
+    if (attached != &loop && !(attached && LoopAccess::same_runtime(*attached, loop)))
+      throw std::logic_error(std::string("gearbox: ") + operation + ": the descriptor belongs to another loop");
+    return *current;
   }
-  return *m_watch;
+  // First use, or its loop was destroyed: attach to this one (readiness unknown: try).
+  auto* fresh = new FdWatch(loop, m_fd, /*assume_ready=*/true);
+  if (current) {  // detached: its loop is gone (a single-thread Loop; no other user)
+    m_watch.store(fresh, std::memory_order_release);
+    FdWatch::retire(current);
+    return *fresh;
+  }
+  if (!m_watch.compare_exchange_strong(current, fresh, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    FdWatch::retire(fresh);  // another worker attached it first: use that watch
+    return *current;
+  }
+  return *fresh;
 }
 
 Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
   for (;;) {
-    co_await watch("read").readable();
+    FdWatch& w = watch("read");
+    co_await w.readable();
     check_open("read");
+    const std::uint32_t tick = w.read_tick();
     const ssize_t n = ::read(m_fd, data, size);
     if (n >= 0) {
       // A short read emptied the kernel's buffer: wait for the next edge before trying again.
       // Not after a hang-up: the end of stream that follows the data sends no further edge.
-      if (n > 0 && static_cast<std::size_t>(n) < size && !m_watch->hung_up()) m_watch->clear_readable();
+      if (n > 0 && static_cast<std::size_t>(n) < size && !w.hung_up()) w.clear_readable(tick);
       co_return static_cast<std::size_t>(n);
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      m_watch->clear_readable();
+      w.clear_readable(tick);
     } else if (errno != EINTR) {
       throw IoError(errno, "read");
     }
@@ -104,15 +132,16 @@ Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
 
 // One non-blocking write. Returns the bytes written, or nothing when the descriptor was not
 // ready after all (EAGAIN: readiness cleared; EINTR); throws IoError on other errors.
-std::optional<std::size_t> AsyncFd::try_write(const void* data, std::size_t size) {
+std::optional<std::size_t> AsyncFd::try_write(FdWatch& w, const void* data, std::size_t size) {
+  const std::uint32_t tick = w.write_tick();
   const ssize_t n = m_is_socket ? ::send(m_fd, data, size, MSG_NOSIGNAL) : ::write(m_fd, data, size);
   if (n >= 0) {
     // A short write filled the kernel's buffer: the next one waits for room.
-    if (static_cast<std::size_t>(n) < size) m_watch->clear_writable();
+    if (static_cast<std::size_t>(n) < size) w.clear_writable(tick);
     return static_cast<std::size_t>(n);
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    m_watch->clear_writable();
+    w.clear_writable(tick);
   } else if (errno != EINTR) {
     throw IoError(errno, "write");
   }
@@ -121,9 +150,10 @@ std::optional<std::size_t> AsyncFd::try_write(const void* data, std::size_t size
 
 Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
   for (;;) {
-    co_await watch("write").writable();
+    FdWatch& w = watch("write");
+    co_await w.writable();
     check_open("write");
-    if (const auto n = try_write(data, size)) co_return *n;
+    if (const auto n = try_write(w, data, size)) co_return *n;
   }
 }
 
@@ -131,18 +161,21 @@ Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
 Task<void> AsyncFd::write_all(const void* data, std::size_t size) {
   const auto* bytes = static_cast<const std::byte*>(data);
   while (size > 0) {
-    co_await watch("write").writable();
+    FdWatch& w = watch("write");
+    co_await w.writable();
     check_open("write");
-    if (const auto n = try_write(bytes, size)) {
+    if (const auto n = try_write(w, bytes, size)) {
       bytes += *n;
       size -= *n;
     }
   }
 }
 
-Task<void> AsyncFd::wait_readable() {
+std::uint32_t AsyncFd::readable_tick() { return watch("wait").read_tick(); }
+
+Task<void> AsyncFd::wait_readable(std::uint32_t since) {
   FdWatch& w = watch("wait");
-  w.clear_readable();
+  w.clear_readable(since);  // keeps an edge that came after `since` (during the caller's check)
   co_await w.readable();
   check_open("wait");
 }
@@ -150,8 +183,10 @@ Task<void> AsyncFd::wait_readable() {
 Task<int> AsyncFd::accept(sockaddr_storage* peer, socklen_t* peer_size, std::uint64_t* backoffs) {
   auto backoff = std::chrono::milliseconds{0};
   for (;;) {
-    co_await watch("accept").readable();
+    FdWatch& w = watch("accept");
+    co_await w.readable();
     check_open("accept");
+    const std::uint32_t tick = w.read_tick();
     socklen_t size = sizeof(sockaddr_storage);
     const int fd = ::accept4(m_fd, reinterpret_cast<sockaddr*>(peer), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
@@ -160,7 +195,7 @@ Task<int> AsyncFd::accept(sockaddr_storage* peer, socklen_t* peer_size, std::uin
     }
     const int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK) {
-      m_watch->clear_readable();
+      w.clear_readable(tick);
       backoff = std::chrono::milliseconds{0};
     } else if (out_of_resources(error)) {
       // The connection stays queued and the descriptor stays marked readable: sleep, then
@@ -180,7 +215,7 @@ Task<void> AsyncFd::connect(const sockaddr* address, socklen_t size) {
   if (errno != EINPROGRESS && errno != EINTR) throw IoError(errno, "connect");
   FdWatch& w = watch("connect");
   for (;;) {
-    w.clear_writable();  // only the edge that ends the handshake counts
+    w.clear_writable(w.write_tick());  // only an edge from here on ends the handshake
     co_await w.writable();
     check_open("connect");
     int error = 0;
@@ -196,8 +231,10 @@ Task<void> AsyncFd::connect(const sockaddr* address, socklen_t size) {
 
 Task<std::size_t> AsyncFd::receive_from(void* data, std::size_t size, sockaddr_storage* from, socklen_t* from_size) {
   for (;;) {
-    co_await watch("receive").readable();
+    FdWatch& w = watch("receive");
+    co_await w.readable();
     check_open("receive");
+    const std::uint32_t tick = w.read_tick();
     socklen_t length = sizeof(sockaddr_storage);
     const ssize_t n =
         ::recvfrom(m_fd, data, size, MSG_TRUNC, from ? reinterpret_cast<sockaddr*>(from) : nullptr, from ? &length : nullptr);
@@ -206,7 +243,7 @@ Task<std::size_t> AsyncFd::receive_from(void* data, std::size_t size, sockaddr_s
       co_return static_cast<std::size_t>(n);
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      m_watch->clear_readable();
+      w.clear_readable(tick);
     } else if (errno != EINTR) {
       throw IoError(errno, "receive");
     }
@@ -216,12 +253,14 @@ Task<std::size_t> AsyncFd::receive_from(void* data, std::size_t size, sockaddr_s
 Task<std::size_t> AsyncFd::send_to(const void* data, std::size_t size, const sockaddr* address,
                                    socklen_t address_size) {
   for (;;) {
-    co_await watch("send").writable();
+    FdWatch& w = watch("send");
+    co_await w.writable();
     check_open("send");
+    const std::uint32_t tick = w.write_tick();
     const ssize_t n = ::sendto(m_fd, data, size, MSG_NOSIGNAL, address, address ? address_size : 0);
     if (n >= 0) co_return static_cast<std::size_t>(n);
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      m_watch->clear_writable();
+      w.clear_writable(tick);
     } else if (errno != EINTR) {
       throw IoError(errno, "send");
     }

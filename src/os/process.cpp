@@ -210,7 +210,12 @@ bool Process::try_reap(int flags) {
 
 Task<ExitStatus> Process::wait() {
   if (m_pid <= 0) throw std::logic_error("gearbox: Process::wait on a process that was not spawned");
-  while (!try_reap(WNOHANG)) co_await m_pidfd.wait_readable();
+  while (!try_reap(WNOHANG)) {
+    // The tick before the check, so that an exit during the check is not waited past.
+    const std::uint32_t tick = m_pidfd.readable_tick();
+    if (try_reap(WNOHANG)) break;
+    co_await m_pidfd.wait_readable(tick);
+  }
   co_return *m_status;
 }
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <gearbox/detail/task_core.hpp>
 #include <gearbox/error.hpp>
 
 namespace gearbox::os {
@@ -78,6 +79,9 @@ SignalSet::~SignalSet() {
 }
 
 Task<int> SignalSet::wait() {
+  // Its blocked-signal bookkeeping belongs to the thread that made it; a Runtime's task
+  // may move between awaits.
+  detail::require_single_thread("SignalSet");
   signalfd_siginfo info{};
   const std::size_t n = co_await m_fd.read(&info, sizeof info);
   if (n != sizeof info) throw IoError(EIO, "signalfd read");

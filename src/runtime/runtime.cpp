@@ -33,6 +33,13 @@ void bump(std::atomic<std::uint64_t>& figure, std::uint64_t by = 1) noexcept {
   figure.store(figure.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
+// The worker did something else than run its next task (polled, parked): the next slice's
+// begin must take its own time in the trace, not the time of the slice before the gap.
+void note_gap() noexcept {
+  if (trace::detail::on()) [[unlikely]]
+    trace::detail::loop_gap();
+}
+
 // Eager starts nest on the worker's stack; counted so the depth stays bounded.
 thread_local int t_eager_depth = 0;
 
@@ -345,13 +352,17 @@ void RuntimeCore::worker_main(Worker& worker) {
         run_task(worker, task);
         continue;
       }
-      if (LoopAccess::drive(worker.loop, false) > 0) continue;
+      if (LoopAccess::drive(worker.loop, false) > 0) {
+        note_gap();
+        continue;
+      }
       if (Runnable* task = steal(worker)) {
         if (worker.searching) end_searching(worker);  // (one worker never searches)
         run_task(worker, task);
         continue;
       }
       park(worker);
+      note_gap();
     } catch (...) {
       // The reactor failed (epoll_wait, say): report it and go on; tasks are unaffected.
       LoopAccess::report_unhandled(worker.loop, std::current_exception());
@@ -364,7 +375,7 @@ void RuntimeCore::worker_main(Worker& worker) {
 Runnable* RuntimeCore::next_task(Worker& worker) {
   if (++worker.tick % k_global_interval == 0) {
     // Busy for a while: let timers, I/O and posts in, and be fair to the global queue.
-    LoopAccess::drive(worker.loop, false);
+    if (LoopAccess::drive(worker.loop, false) > 0) note_gap();
     if (Runnable* task = pop_inject()) {
       worker.lifo_polls = 0;
       return task;

@@ -49,10 +49,11 @@ struct Pipe {
 gb::Task<std::string> read_some(gb::detail::FdWatch& watch) {
   char buffer[256];
   for (;;) {
+    const std::uint32_t tick = watch.read_tick();
     const ssize_t n = ::read(watch.fd(), buffer, sizeof buffer);
     if (n >= 0) co_return std::string(buffer, static_cast<std::size_t>(n));
     if (errno != EAGAIN) throw gb::IoError(errno, "read");
-    watch.clear_readable();
+    watch.clear_readable(tick);
     co_await watch.readable();
   }
 }

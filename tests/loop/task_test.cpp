@@ -1,6 +1,7 @@
 // Tests of Task<T>: results of every kind (value, void, reference, move-only), exceptions
 // reaching the awaiter, laziness, ownership of the coroutine frame (and the arguments it
-// holds), constant stack for deep and long chains of synchronous awaits, and misuse.
+// holds), constant stack for deep and long chains of synchronous awaits, and misuse. Each
+// test that runs tasks runs them on both flavors (a Loop, and a Runtime of 2 workers).
 #include <gearbox/loop.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/task.hpp>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "support/describe.hpp"
+#include "support/flavors.hpp"
 #include "support/lifetimes.hpp"
 
 #include <algorithm>
@@ -28,6 +30,8 @@ namespace {
 
 using gearbox_test::Lifetimes;
 using gearbox_test::Tracked;
+
+class TaskFlavors : public gearbox_test::OnEveryFlavor {};
 
 struct TestError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -101,21 +105,21 @@ struct StackUse {
 
 }  // namespace
 
-TEST(Task, a_task_returns_its_value_to_the_awaiter) { EXPECT_EQ(gb::run(twice()), 84); }
+TEST_P(TaskFlavors, a_task_returns_its_value_to_the_awaiter) { EXPECT_EQ(run(twice()), 84); }
 
-TEST(Task, a_void_task_runs_its_body_when_awaited) {
+TEST_P(TaskFlavors, a_void_task_runs_its_body_when_awaited) {
   bool flag = false;
-  gb::run([](bool& f) -> gb::Task<void> { co_await set_flag(f); }(flag));
+  run([](bool& f) -> gb::Task<void> { co_await set_flag(f); }(flag));
   EXPECT_TRUE(flag);
 }
 
-TEST(Task, a_task_does_nothing_until_it_is_awaited) {
+TEST_P(TaskFlavors, a_task_does_nothing_until_it_is_awaited) {
   bool flag = false;
   gb::Task<void> task = set_flag(flag);
   EXPECT_TRUE(task.valid());
   EXPECT_FALSE(task.done());
   EXPECT_FALSE(flag) << "a Task must be lazy";
-  const bool ran_before_await = gb::run([](gb::Task<void> t, bool& f) -> gb::Task<bool> {
+  const bool ran_before_await = run([](gb::Task<void> t, bool& f) -> gb::Task<bool> {
     const bool before = f;
     co_await t;
     co_return before;
@@ -124,11 +128,11 @@ TEST(Task, a_task_does_nothing_until_it_is_awaited) {
   EXPECT_TRUE(flag);
 }
 
-TEST(Task, an_exception_thrown_in_the_body_is_thrown_at_the_co_await_not_at_the_call) {
+TEST_P(TaskFlavors, an_exception_thrown_in_the_body_is_thrown_at_the_co_await_not_at_the_call) {
   gb::Task<int> task = fail_int("late");  // must not throw here
   EXPECT_TRUE(task.valid());
   std::string caught;
-  gb::run([](gb::Task<int> t, std::string& out) -> gb::Task<void> {
+  run([](gb::Task<int> t, std::string& out) -> gb::Task<void> {
     try {
       (void)co_await std::move(t);
     } catch (const TestError& e) {
@@ -138,11 +142,11 @@ TEST(Task, an_exception_thrown_in_the_body_is_thrown_at_the_co_await_not_at_the_
   EXPECT_EQ(caught, "late");
 }
 
-TEST(Task, the_exception_of_a_task_of_any_kind_reaches_its_awaiter) {
-  EXPECT_THROW(gb::run(fail_int("int")), TestError);
-  EXPECT_THROW(gb::run(fail_void("void")), TestError);
+TEST_P(TaskFlavors, the_exception_of_a_task_of_any_kind_reaches_its_awaiter) {
+  EXPECT_THROW(run(fail_int("int")), TestError);
+  EXPECT_THROW(run(fail_void("void")), TestError);
   std::vector<std::string> messages;
-  gb::run([](std::vector<std::string>& out) -> gb::Task<void> {
+  run([](std::vector<std::string>& out) -> gb::Task<void> {
     try { (void)co_await fail_int("int"); } catch (const TestError& e) { out.emplace_back(e.what()); }
     try { co_await fail_void("void"); } catch (const TestError& e) { out.emplace_back(e.what()); }
     try { (void)co_await fail_ref("ref"); } catch (const TestError& e) { out.emplace_back(e.what()); }
@@ -150,21 +154,21 @@ TEST(Task, the_exception_of_a_task_of_any_kind_reaches_its_awaiter) {
   EXPECT_EQ(messages, (std::vector<std::string>{"int", "void", "ref"}));
 }
 
-TEST(Task, an_exception_passes_through_every_awaiter_that_does_not_catch_it) {
+TEST_P(TaskFlavors, an_exception_passes_through_every_awaiter_that_does_not_catch_it) {
   auto middle = []() -> gb::Task<int> { co_return 1 + co_await fail_int("deep"); };
   auto outer = [middle]() -> gb::Task<int> { co_return 1 + co_await middle(); };
   try {
-    gb::run(outer());
+    run(outer());
     ADD_FAILURE() << "no exception";
   } catch (const TestError& e) {
     EXPECT_STREQ(e.what(), "deep");
   }
 }
 
-TEST(Task, a_task_of_reference_yields_a_reference_to_the_very_object_returned) {
+TEST_P(TaskFlavors, a_task_of_reference_yields_a_reference_to_the_very_object_returned) {
   int a = 1;
   int b = 2;
-  int* seen = gb::run([](int& x, int& y) -> gb::Task<int*> {
+  int* seen = run([](int& x, int& y) -> gb::Task<int*> {
     int& chosen = co_await pick(x, y, false);
     chosen = 20;
     co_return &chosen;
@@ -174,8 +178,8 @@ TEST(Task, a_task_of_reference_yields_a_reference_to_the_very_object_returned) {
   EXPECT_EQ(a, 1);
 }
 
-TEST(Task, a_move_only_result_is_moved_out_to_the_awaiter) {
-  std::unique_ptr<int> box = gb::run([]() -> gb::Task<std::unique_ptr<int>> {
+TEST_P(TaskFlavors, a_move_only_result_is_moved_out_to_the_awaiter) {
+  std::unique_ptr<int> box = run([]() -> gb::Task<std::unique_ptr<int>> {
     std::unique_ptr<int> inner = co_await make_box(7);
     *inner += 1;
     co_return inner;
@@ -184,9 +188,9 @@ TEST(Task, a_move_only_result_is_moved_out_to_the_awaiter) {
   EXPECT_EQ(*box, 8);
 }
 
-TEST(Task, awaiting_an_lvalue_task_yields_a_reference_into_its_frame_and_never_reruns_it) {
+TEST_P(TaskFlavors, awaiting_an_lvalue_task_yields_a_reference_into_its_frame_and_never_reruns_it) {
   int runs = 0;
-  auto [first, second, same] = gb::run([](int& r) -> gb::Task<std::tuple<int, int, bool>> {
+  auto [first, second, same] = run([](int& r) -> gb::Task<std::tuple<int, int, bool>> {
     gb::Task<int> task = counted_answer(r);
     int& a = co_await task;
     const bool done = task.done();
@@ -200,8 +204,8 @@ TEST(Task, awaiting_an_lvalue_task_yields_a_reference_into_its_frame_and_never_r
   EXPECT_TRUE(same);
 }
 
-TEST(Task, a_move_only_result_of_an_lvalue_task_can_be_borrowed_in_place) {
-  int value = gb::run([]() -> gb::Task<int> {
+TEST_P(TaskFlavors, a_move_only_result_of_an_lvalue_task_can_be_borrowed_in_place) {
+  int value = run([]() -> gb::Task<int> {
     gb::Task<std::unique_ptr<int>> task = make_box(5);
     std::unique_ptr<int>& box = co_await task;
     co_return box ? *box : -1;
@@ -221,15 +225,15 @@ TEST(Task, destroying_a_task_that_never_started_destroys_its_frame_and_the_argum
   EXPECT_GE(lifetimes.constructed, 2);
 }
 
-TEST(Task, a_task_that_ran_destroys_its_arguments_with_its_frame) {
+TEST_P(TaskFlavors, a_task_that_ran_destroys_its_arguments_with_its_frame) {
   Lifetimes lifetimes;
   bool ran = false;
-  EXPECT_EQ(gb::run(consume(Tracked{lifetimes, 3}, ran)), 3);
+  EXPECT_EQ(run(consume(Tracked{lifetimes, 3}, ran)), 3);
   EXPECT_TRUE(ran);
   EXPECT_EQ(lifetimes.alive(), 0);
 }
 
-TEST(Task, moving_a_task_moves_the_frame_and_move_assignment_destroys_the_old_one) {
+TEST_P(TaskFlavors, moving_a_task_moves_the_frame_and_move_assignment_destroys_the_old_one) {
   Lifetimes first;
   Lifetimes second;
   bool ran_first = false;
@@ -242,18 +246,18 @@ TEST(Task, moving_a_task_moves_the_frame_and_move_assignment_destroys_the_old_on
   a = std::move(moved);
   EXPECT_EQ(first.alive(), 0) << "the frame that `a` owned must be destroyed";
   EXPECT_EQ(second.alive(), 1);
-  EXPECT_EQ(gb::run(std::move(a)), 2);
+  EXPECT_EQ(run(std::move(a)), 2);
   EXPECT_FALSE(ran_first);
   EXPECT_TRUE(ran_second);
   EXPECT_EQ(second.alive(), 0);
 }
 
-TEST(Task, co_await_on_an_empty_task_throws_logic_error) {
-  EXPECT_THROW(gb::run([]() -> gb::Task<int> {
+TEST_P(TaskFlavors, co_await_on_an_empty_task_throws_logic_error) {
+  EXPECT_THROW(run([]() -> gb::Task<int> {
     gb::Task<int> empty;
     co_return co_await empty;
   }()), std::logic_error);
-  EXPECT_THROW(gb::run([]() -> gb::Task<void> {
+  EXPECT_THROW(run([]() -> gb::Task<void> {
     bool flag = false;
     gb::Task<void> task = set_flag(flag);
     gb::Task<void> taken = std::move(task);
@@ -263,8 +267,8 @@ TEST(Task, co_await_on_an_empty_task_throws_logic_error) {
 
 // Symmetric transfer must be a tail call in every preset (see the stack-depth note in
 // task.hpp and the g++ flags in cmake/GearboxOptions.cmake and tests/CMakeLists.txt).
-TEST(Task, nested_awaits_that_complete_synchronously_use_constant_stack) {
-  const StackUse use = gb::run([]() -> gb::Task<StackUse> {
+TEST_P(TaskFlavors, nested_awaits_that_complete_synchronously_use_constant_stack) {
+  const StackUse use = run([]() -> gb::Task<StackUse> {
     std::uintptr_t lowest = UINTPTR_MAX;
     const std::uintptr_t top = stack_position();
     const int result = co_await nested_measured(1000, lowest);
@@ -275,8 +279,8 @@ TEST(Task, nested_awaits_that_complete_synchronously_use_constant_stack) {
 }
 
 // The same, for a long loop of awaits rather than a recursion.
-TEST(Task, a_long_sequence_of_awaits_that_complete_synchronously_uses_constant_stack) {
-  const StackUse use = gb::run([]() -> gb::Task<StackUse> {
+TEST_P(TaskFlavors, a_long_sequence_of_awaits_that_complete_synchronously_uses_constant_stack) {
+  const StackUse use = run([]() -> gb::Task<StackUse> {
     std::uintptr_t lowest = UINTPTR_MAX;
     const std::uintptr_t top = stack_position();
     int sum = 0;
@@ -293,3 +297,5 @@ TEST(Task, a_chain_of_100000_nested_awaits_that_complete_synchronously_does_not_
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(std::exit(gb::run(nested(100000)) == 100000 ? 0 : 1), ::testing::ExitedWithCode(0), "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Task, TaskFlavors, gearbox_test::every_flavor(), gearbox_test::flavor_name);

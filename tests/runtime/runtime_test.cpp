@@ -8,6 +8,7 @@
 #include <gearbox/runtime.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -20,7 +21,7 @@
 #include <gearbox/error.hpp>
 #include <gearbox/future.hpp>
 #include <gearbox/join_handle.hpp>
-#include <gearbox/net/tcp.hpp>
+#include <gearbox/os/signal.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/sync/event.hpp>
 #include <gearbox/task.hpp>
@@ -390,19 +391,19 @@ TEST(Runtime, run_from_one_of_its_own_workers_is_refused) {
   EXPECT_EQ(rt.run(run_on_own_runtime(&rt)), 1);
 }
 
-gb::Task<int> accept_on_the_runtime() {
-  auto listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
+gb::Task<int> wait_for_a_signal_on_the_runtime() {
+  gb::os::SignalSet set{SIGUSR2};
   try {
-    (void)co_await listener.accept();
+    (void)co_await set.wait();
   } catch (const std::logic_error& e) {
     co_return std::string(e.what()).find("not yet supported on gb::Runtime") != std::string::npos ? 1 : 2;
   }
   co_return 0;
 }
 
-TEST(Runtime, a_socket_wait_refuses_on_the_runtime_and_the_socket_still_closes) {
+TEST(Runtime, what_is_not_yet_made_for_several_workers_refuses_with_a_clear_error) {
   gb::Runtime rt{{.threads = 2}};
-  EXPECT_EQ(rt.run(accept_on_the_runtime()), 1);
+  EXPECT_EQ(rt.run(wait_for_a_signal_on_the_runtime()), 1);
 }
 
 // Spins on the clock without awaiting: holds its worker for `hold` of wall time.

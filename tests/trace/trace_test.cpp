@@ -177,6 +177,18 @@ TEST(Trace, timestamps_follow_the_order_of_a_tasks_own_events) {
   EXPECT_GE(e[0].at("ts").get<double>() - b[0].at("ts").get<double>(), 2000.0 * 0.99);
 }
 
+TEST(Trace, a_runtime_workers_slice_after_a_park_begins_when_it_resumes) {
+  const json trace = record([] {
+    gb::Runtime rt{{.threads = 1}};
+    rt.run(nap(20ms));
+  });
+  // Two run slices of the task: before its sleep and after. Its worker parked in between,
+  // so the second begins at least 20 ms after the first (a timer never fires early).
+  const auto slices = events_where(trace, "X", "task");
+  ASSERT_EQ(slices.size(), 2u);
+  EXPECT_GE(slices[1].at("ts").get<double>() - slices[0].at("ts").get<double>(), 20000.0 * 0.99);
+}
+
 TEST(Trace, a_runtime_has_one_row_per_worker_and_its_steals_are_marked) {
   int sum = 0;
   const json trace = record([&] {

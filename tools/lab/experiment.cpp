@@ -336,6 +336,11 @@ std::string verdict(const Experiment& e, unsigned cores) {
                   "over the cores took it to %.1fx.",
                   e.speedup(*async), e.speedup(*best));
     out += text;
+    if (async_cores && async_cores->error.empty()) {
+      std::snprintf(text, sizeof text, " The same async tasks on a gb::Runtime of %u workers did both: %.2fx.", cores,
+                    e.speedup(*async_cores));
+      out += text;
+    }
   }
   return out;
 }

@@ -248,8 +248,8 @@ int ExperimentCommands::run_demo() const {
        {Model::sequential, Model::threads, Model::async, Model::async_cores, Model::processes},
        {Model::async, Model::async_cores}},
       {"Mixed: %d tasks, each waits %.1f s, then computes for about %.2f s", Work::mixed, cpu_tasks, 1.0 * scale,
-       0.5 * scale, {Model::sequential, Model::async, Model::threads, Model::async_processes},
-       {Model::async, Model::async_processes}},
+       0.5 * scale, {Model::sequential, Model::async, Model::threads, Model::async_cores, Model::async_processes},
+       {Model::async, Model::async_cores}},
   };
   int number = 0;
   for (const Step& step : steps) {

@@ -74,8 +74,6 @@ std::vector<Model> parse_models(std::string_view list) {
 std::optional<std::string> unfit(Model model, Work work) {
   if (model == Model::async_processes && !computes(work))
     return "async+procs offloads the computing part: use it with --work cpu or mixed";
-  if (model == Model::async_cores && (work == Work::io || work == Work::mixed))
-    return "async-cores runs on a gb::Runtime, where sockets do not work yet: use it with --work cpu or sleep";
   return std::nullopt;
 }
 

@@ -16,8 +16,7 @@
 //   async        one gearbox Loop on one thread, every task a coroutine (the compute runs
 //                on the loop's thread: one Loop does not add cores);
 //   async-cores  the same coroutines on a gb::Runtime of one worker per core: C++ async
-//                computes on every core (Python's asyncio cannot). Sleep and cpu work only
-//                until sockets run on a Runtime;
+//                waits and computes on every core (Python's asyncio cannot);
 //   processes    a ProcessPool: one worker per task when tasks block, one per core for cpu;
 //   async+procs  async tasks whose compute part is offloaded to a ProcessPool (one
 //                worker per core): waits overlap on the loop, computing uses every core.
@@ -43,8 +42,7 @@ const char* to_string(Model model) noexcept;
 std::optional<Work> parse_work(std::string_view name) noexcept;
 std::optional<Model> parse_model(std::string_view name) noexcept;
 // "seq,threads,async,procs" -> the models; throws std::invalid_argument naming a bad one.
-// Why `model` cannot run `work` (async+procs needs compute; async-cores cannot do socket
-// I/O yet), or nullopt if it can.
+// Why `model` cannot run `work` (async+procs needs compute), or nullopt if it can.
 std::optional<std::string> unfit(Model model, Work work);
 std::vector<Model> parse_models(std::string_view list);
 

@@ -5,7 +5,9 @@
 //
 // Attaching: the descriptor is registered with a loop's reactor at its first operation,
 // on the loop of the task that awaits it (so a listener can be bound in main() before the
-// loop runs). From then on only that loop's thread may use it (std::logic_error otherwise).
+// loop runs). From then on only that loop may use it (std::logic_error otherwise), or, on
+// a Runtime, tasks on any of its workers: readiness arrives on the worker that attached
+// it and wakes the waiting task wherever it runs.
 //
 // Readiness: a read or write is tried at once while the descriptor may be ready, and the
 // task waits for the reactor's next edge only after EAGAIN, or after a short read or write
@@ -17,17 +19,19 @@
 // Errors: IoError with errno and the operation's name ("read", "connect", ...). After
 // close(), a task still waiting is resumed and gets IoError(EBADF).
 //
-// Thread-safety: none; the attached loop's thread only. Moving or destroying an AsyncFd
-// while a task awaits one of its operations is undefined: close() it first and let the
-// waiters end.
+// Thread-safety: on a Loop, the attached loop's thread only. On a Runtime, one task may
+// read while another writes (or accepts, or closes), each on any worker; two tasks in the
+// same direction at once are a std::logic_error. close() wakes the waiting tasks, which
+// then get IoError(EBADF). Moving or destroying an AsyncFd while a task awaits one of its
+// operations is undefined: close() it first and let the waiters end.
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 
 #include <gearbox/task.hpp>
@@ -77,10 +81,12 @@ public:
   // Sends one datagram (to `address`, or to the connected peer when address is null).
   Task<std::size_t> send_to(const void* data, std::size_t size, const sockaddr* address, socklen_t address_size);
 
-  // Waits for the descriptor's next readable edge, for descriptors that are not read
-  // (a pidfd becomes readable when its process exits). Call it only after a non-blocking
-  // check said "not yet": an edge seen before that check would not come again.
-  Task<void> wait_readable();
+  // For descriptors that are not read (a pidfd becomes readable when its process exits):
+  // take readable_tick(), make a non-blocking check, and if it says "not yet", wait for
+  // the next readable edge since that tick (one that came during the check is not lost):
+  //   for (;;) { auto tick = fd.readable_tick(); if (check()) break; co_await fd.wait_readable(tick); }
+  std::uint32_t readable_tick();
+  Task<void> wait_readable(std::uint32_t since);
 
   // Whether the descriptor is a socket (writes then use send(MSG_NOSIGNAL), so a closed
   // peer is EPIPE rather than SIGPIPE). Set by the socket types; pipes leave it false.
@@ -88,12 +94,17 @@ public:
 
 private:
   FdWatch& watch(const char* operation);
-  std::optional<std::size_t> try_write(const void* data, std::size_t size);
+  std::optional<std::size_t> try_write(FdWatch& w, const void* data, std::size_t size);
   void check_open(const char* operation) const;
+
+  // Drops the watch (retires it), after close() has unregistered it.
+  void drop_watch() noexcept;
 
   int m_fd = -1;
   bool m_is_socket = false;
-  std::unique_ptr<FdWatch> m_watch;  // made at the first operation, on that task's loop
+  // Made at the first operation, on that task's loop. Memory ordering: acquire/release;
+  // on a Runtime two tasks may attach it at once from two workers (one CAS wins).
+  std::atomic<FdWatch*> m_watch{nullptr};
 };
 
 }  // namespace gearbox::detail

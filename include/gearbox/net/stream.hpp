@@ -12,8 +12,10 @@
 // writers) at once are a std::logic_error.
 //
 // Thread-safety: a stream is attached to the loop of the task that first uses it and must
-// be used and destroyed on that loop's thread. Destroying or moving a stream while a task
-// awaits it is undefined; close() resumes such tasks (with IoError EBADF) first.
+// be used and destroyed on that loop's thread; on a Runtime, by tasks on any of its
+// workers (a reader and a writer may run on two at once). Destroying or moving a stream
+// while a task awaits it is undefined; close() resumes such tasks (with IoError EBADF)
+// first.
 #pragma once
 
 #include <cstddef>
