@@ -166,7 +166,15 @@ int main(int argc, char** argv) {
       if (peers != "all" && std::find(wanted.begin(), wanted.end(), runtime) == wanted.end()) continue;
       const auto path = gb::executable_dir() / ("peer-" + runtime + "-" + program);
       if (!std::filesystem::exists(path)) continue;  // that runtime was not installed at build time
-      json j = bench.drive_server(args, gb::PeerSpec{runtime, {path.string()}});
+      gb::PeerSpec spec{runtime, {path.string()}};
+      const auto& threaded = bench.threaded_server_peers;
+      if (std::find(threaded.begin(), threaded.end(), runtime) != threaded.end()) {
+        spec.argv.push_back("--threads");
+        spec.argv.push_back(std::to_string(threads));
+      } else if (threads > 1) {
+        continue;  // a one-thread server is no peer for a server on several threads
+      }
+      json j = bench.drive_server(args, spec);
       if (j.value("ok", false) && j["result"] != expected) {
         j["ok"] = false;
         j["error"] = "wrong result";

@@ -39,6 +39,9 @@ struct Benchmark {
   // bin/peer-<runtime>-<peer name>_server for each runtime listed, by drive_server, which
   // returns the peer's report (ok, ms, result, peak_rss_kb and its own figures).
   std::vector<std::string> server_peers = {};
+  // Of server_peers, those that serve on several threads: they get --threads, and only
+  // they run when --threads is above 1 (the others run at 1 only).
+  std::vector<std::string> threaded_server_peers = {};
   std::function<nlohmann::json(const BenchArgs&, const PeerSpec&)> drive_server = {};
 };
 

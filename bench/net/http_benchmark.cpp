@@ -1,7 +1,10 @@
-// http_server: wrk against GET /health, keep-alive, on gearbox-api (examples/03_api_server,
-// one loop) and on nginx answering the same "ok\n" (bench/peers/nginx), one after the
-// other in the same run. Each server is pinned to CPU 0 and wrk to CPU 1 (with taskset),
-// so "on one core" is literal and the load generator does not steal the server's core.
+// http_server: wrk against GET /health, keep-alive, on gearbox-api (examples/03_api_server:
+// one loop, or a Runtime of --threads T workers) and on nginx answering the same "ok\n"
+// (bench/peers/nginx: T worker processes), one after the other in the same run. At T = 1
+// each server is pinned to CPU 0 and wrk to CPU 1 (with taskset), so "on one core" is
+// literal and the load generator does not steal the server's core. At T > 1 nothing is
+// pinned: on a machine with T cores or fewer, wrk's thread competes with the server's T
+// for the same cores, alike for both servers.
 // --n is the seconds each server is loaded (default 5); --connections, wrk's connections
 // (default 50). Reported per server: requests/s, p50/p99 latency (wrk's), the server's
 // CPU time per request and its peak RSS. The result is "all 2xx" when every response was
@@ -35,9 +38,10 @@ bool can_pin() {
   return ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_ISSET(0, &cpus) && CPU_ISSET(1, &cpus);
 }
 
-// The server's argv, run on CPU 0 only (unchanged on a machine without CPUs 0 and 1).
-PeerSpec pinned_to_cpu0(const PeerSpec& server) {
-  if (!can_pin()) return server;
+// The server's argv, run on CPU 0 only (unchanged on a machine without CPUs 0 and 1, or
+// for a server on several threads).
+PeerSpec pinned_to_cpu0(const PeerSpec& server, int threads) {
+  if (threads > 1 || !can_pin()) return server;
   PeerSpec pinned{server.name, {"taskset", "-c", "0"}};
   pinned.argv.insert(pinned.argv.end(), server.argv.begin(), server.argv.end());
   return pinned;
@@ -82,10 +86,11 @@ struct WrkResult {
   long socket_errors = 0;
 };
 
-// Runs wrk (pinned to CPU 1 where it can be) against http://127.0.0.1:port/health and reads its report.
-WrkResult run_wrk(int port, long seconds, int connections) {
+// Runs wrk (pinned to CPU 1 where it can be, if the server is on one thread) against
+// http://127.0.0.1:port/health and reads its report.
+WrkResult run_wrk(int port, long seconds, int connections, int threads) {
   WrkResult result;
-  const std::string command = std::string(can_pin() ? "taskset -c 1 " : "") + "wrk -t1 -c" +
+  const std::string command = std::string(threads == 1 && can_pin() ? "taskset -c 1 " : "") + "wrk -t1 -c" +
                               std::to_string(connections) + " -d" + std::to_string(seconds) +
                               "s --latency http://127.0.0.1:" + std::to_string(port) + "/health 2>&1";
   std::FILE* pipe = ::popen(command.c_str(), "r");
@@ -116,10 +121,10 @@ WrkResult run_wrk(int port, long seconds, int connections) {
   return result;
 }
 
-nlohmann::json drive_http_server(const PeerSpec& server, long seconds, int connections) {
+nlohmann::json drive_http_server(const PeerSpec& server, long seconds, int connections, int threads) {
   using namespace std::chrono_literals;
   nlohmann::json report = {{"ok", false}};
-  ServerPeer peer(pinned_to_cpu0(server), 10s);
+  ServerPeer peer(pinned_to_cpu0(server, threads), 10s);
   if (!peer.started()) {
     report["error"] = peer.error();
     return report;
@@ -128,7 +133,7 @@ nlohmann::json drive_http_server(const PeerSpec& server, long seconds, int conne
     report["error"] = "the server printed its port but did not accept connections";
     return report;
   }
-  const WrkResult load = run_wrk(peer.port(), seconds, connections);
+  const WrkResult load = run_wrk(peer.port(), seconds, connections, threads);
   const ServerStats stats = peer.stop(5s);
   const bool all_ok = load.non_2xx == 0 && load.socket_errors == 0;
   report = {{"ok", load.ok && stats.ok},
@@ -142,6 +147,7 @@ nlohmann::json drive_http_server(const PeerSpec& server, long seconds, int conne
             {"p50_us", load.p50_us},
             {"p99_us", load.p99_us},
             {"connections", connections},
+            {"threads", threads},
             {"server_cpu_us_per_request", load.requests > 0 ? stats.cpu_ms * 1000 / static_cast<double>(load.requests) : 0.0}};
   if (!load.ok) report["error"] = load.error;
   else if (!stats.ok) report["error"] = "server: " + stats.error;
@@ -154,7 +160,7 @@ std::vector<Benchmark> http_benchmarks() {
   std::vector<Benchmark> list;
   list.push_back(Benchmark{
       .name = "http_server",
-      .description = "wrk on GET /health for n seconds (default 5), keep-alive, server on one core: gearbox-api vs nginx",
+      .description = "wrk on GET /health for n seconds (default 5), keep-alive, server on --threads cores (default 1): gearbox-api vs nginx",
       .default_n = 5,
       .valid_n = [](long n) { return n >= 1 && n <= 600; },
       .expected = [](long) { return nlohmann::json(k_all_ok); },
@@ -163,16 +169,18 @@ std::vector<Benchmark> http_benchmarks() {
             const int connections = args.connections > 0 ? args.connections : k_default_connections;
             return run_from_server_report(drive_http_server(
                 {"gearbox", {(executable_dir() / "gearbox-api").string(), "--port", "0", "--workers", "1", "--quiet",
-                             "--port-json"}},
-                args.n, connections));
+                             "--port-json", "--threads", std::to_string(args.threads)}},
+                args.n, connections, args.threads));
           },
       .peer_args = {},
       .peer_name = "http",
-      .default_threads = 0,
+      .default_threads = 1,
       .server_peers = {"nginx"},
+      .threaded_server_peers = {"nginx"},
       .drive_server =
           [](const BenchArgs& args, const PeerSpec& server) {
-            return drive_http_server(server, args.n, args.connections > 0 ? args.connections : k_default_connections);
+            return drive_http_server(server, args.n, args.connections > 0 ? args.connections : k_default_connections,
+                                     args.threads);
           },
   });
   return list;

@@ -1,10 +1,14 @@
 // The I/O engine's benchmarks: servers under the same load.
 //
 // tcp_echo: C connections doing request/response ping-pong (64-byte messages) over
-// loopback against an echo server running one loop on one thread. The same neutral load
-// generator (bench/harness/echo_load.hpp: plain epoll, no gearbox) drives gearbox's server
-// (bin/gearbox-echo-server) and each peer server (bin/peer-asio-tcp_echo_server,
-// bin/peer-uv-tcp_echo_server), one after another in the same run. Reported per server:
+// loopback against an echo server on --threads T threads (default 1: one loop). The same
+// neutral load generator (bench/harness/echo_load.hpp: plain epoll, no gearbox) drives
+// gearbox's server (bin/gearbox-echo-server: a Loop at T = 1, a Runtime of T workers
+// above) and each peer server (bin/peer-asio-tcp_echo_server: T io_contexts, one per
+// thread; bin/peer-go-tcp_echo_server: a goroutine per connection at GOMAXPROCS = T;
+// bin/peer-uv-tcp_echo_server: one loop, so at T = 1 only), one after another in the same
+// run. Nothing is pinned: on a machine with T cores or fewer the load generator's thread
+// competes with the server's for the same cores, alike for every server. Reported per server:
 // requests/s, p50/p99 round trip, the server's CPU time per request and its peak RSS.
 // Server and load generator share the machine's cores, so requests/s is bounded by both;
 // the server's CPU per request is the figure that is the server's alone.
@@ -23,7 +27,7 @@ namespace {
 constexpr int k_default_connections = 100;
 
 // Starts `server`, drives it with the echo load, stops it: the figures as a peer report.
-nlohmann::json drive_echo_server(const PeerSpec& server, long requests, int connections) {
+nlohmann::json drive_echo_server(const PeerSpec& server, long requests, int connections, int threads) {
   using namespace std::chrono_literals;
   nlohmann::json report = {{"ok", false}};
   ServerPeer peer(server, 10s);
@@ -42,6 +46,7 @@ nlohmann::json drive_echo_server(const PeerSpec& server, long requests, int conn
             {"p50_us", load.p50_us},
             {"p99_us", load.p99_us},
             {"connections", connections},
+            {"threads", threads},
             {"server_cpu_us_per_request", load.requests_done > 0 ? stats.cpu_ms * 1000 / load.requests_done : 0.0}};
   if (!load.ok) report["error"] = load.error;
   else if (!stats.ok) report["error"] = "server: " + stats.error;
@@ -66,23 +71,26 @@ std::vector<Benchmark> net_benchmarks() {
   std::vector<Benchmark> list;
   list.push_back(Benchmark{
       .name = "tcp_echo",
-      .description = "n echo round trips over loopback on --connections connections (default 100), one-loop servers",
+      .description = "n echo round trips over loopback on --connections connections (default 100), servers on --threads threads (default 1)",
       .default_n = 200'000,
       .valid_n = [](long n) { return n >= 1; },
       .expected = [](long n) { return nlohmann::json(n); },
       .run =
           [](const BenchArgs& args) {
             const int connections = args.connections > 0 ? args.connections : k_default_connections;
-            return run_from_server_report(
-                drive_echo_server({"gearbox", {(executable_dir() / "gearbox-echo-server").string()}}, args.n, connections));
+            const PeerSpec server{"gearbox",
+                                  {(executable_dir() / "gearbox-echo-server").string(), "--threads", std::to_string(args.threads)}};
+            return run_from_server_report(drive_echo_server(server, args.n, connections, args.threads));
           },
       .peer_args = {},
       .peer_name = {},
-      .default_threads = 0,
-      .server_peers = {"asio", "uv"},
+      .default_threads = 1,
+      .server_peers = {"asio", "uv", "go"},
+      .threaded_server_peers = {"asio", "go"},
       .drive_server =
           [](const BenchArgs& args, const PeerSpec& server) {
-            return drive_echo_server(server, args.n, args.connections > 0 ? args.connections : k_default_connections);
+            return drive_echo_server(server, args.n, args.connections > 0 ? args.connections : k_default_connections,
+                                     args.threads);
           },
   });
   return list;

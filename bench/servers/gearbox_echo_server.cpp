@@ -1,14 +1,18 @@
 // gearbox-echo-server: the gearbox side of the tcp_echo benchmark, written the way a user
-// would write an echo server with gearbox: one loop, one task per connection.
+// would write an echo server with gearbox: one task per connection, on one loop or on a
+// Runtime of several workers (the same tasks; only main() differs).
 //
-//   gearbox-echo-server [--port P]
+//   gearbox-echo-server [--port P] [--threads T]
 //
+// --threads 1 (the default) runs the single-thread Loop (gb::run); T > 1 a gb::Runtime of
+// T workers, where connections spread over the workers as idle ones steal them.
 // Binds 127.0.0.1:P (0: any free port), prints {"port": N} on a line of its own, then
 // echoes every byte back on the connection it came from until SIGTERM or SIGINT, or until
 // its stdin reaches end of file (so a server whose driver died does not linger). The
 // peers (bench/peers/asio, bench/peers/uv) speak the same protocol; gearbox-bench drives
 // all of them with the same load (bench/harness/echo_load.hpp).
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -40,7 +44,7 @@ gb::Task<void> echo(net::TcpStream stream) {
 }
 
 gb::Task<void> accept_forever(net::TcpListener& listener) {
-  for (;;) gb::spawn(echo(co_await listener.accept()), gb::Start::eager).detach();
+  for (;;) gb::spawn(echo(co_await listener.accept())).detach();
 }
 
 // Ends when stdin reaches end of file. A stdin that cannot be watched (/dev/null, a
@@ -60,31 +64,57 @@ gb::Task<void> wait_for_stdin_eof() {
   while (!watchable) co_await gb::sleep_for(std::chrono::hours(24));
 }
 
-gb::Task<int> serve(int port) {
-  gb::os::SignalSet stop_signals{SIGTERM, SIGINT};
+// `stop_signals` is made by main(), on the thread that runs the loop or waits for the
+// runtime: that thread must block them too (signal.hpp).
+gb::Task<int> serve(int port, gb::os::SignalSet& stop_signals) {
   auto listener = net::TcpListener::bind(net::SocketAddress::loopback(static_cast<std::uint16_t>(port)), {.backlog = 4096});
   std::printf("{\"port\": %u}\n", listener.local_address().port());
   std::fflush(stdout);
   auto acceptor = gb::spawn(accept_forever(listener));
   co_await gb::when_any(stop_signals.wait(), wait_for_stdin_eof());
+  // The acceptor may be running on another worker: let it end before the listener goes.
   acceptor.cancel();
-  co_return 0;  // the loop cancels the connections' tasks as it ends
+  try {
+    co_await std::move(acceptor);
+  } catch (const gb::Cancelled&) {
+  }
+  co_return 0;  // the loop (or runtime) cancels the connections' tasks as it ends
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int port = 0;
+  int threads = 1;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
+    const bool is_port = std::strcmp(argv[i], "--port") == 0;
+    if ((is_port || std::strcmp(argv[i], "--threads") == 0) && i + 1 < argc) {
+      char* end = nullptr;
+      const long value = std::strtol(argv[++i], &end, 10);
+      const bool valid = *end == '\0' && (is_port ? value >= 0 && value <= 65535 : value >= 1 && value <= 1024);
+      if (!valid) {
+        std::fprintf(stderr, "usage: %s [--port P] [--threads T]\n", argv[0]);
+        return 2;
+      }
+      (is_port ? port : threads) = static_cast<int>(value);
     } else {
-      std::fprintf(stderr, "usage: %s [--port P]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--port P] [--threads T]\n", argv[0]);
       return 2;
     }
   }
   try {
-    return gb::run(serve(port));
+    // Blocked for the whole life of the process, not just the SignalSet's: the harness
+    // closes stdin and sends SIGTERM at once, and a SIGTERM that comes after the server
+    // began to stop on end of file must stay pending, not turn a clean exit into a kill.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    gb::os::SignalSet stop_signals{SIGTERM, SIGINT};
+    if (threads == 1) return gb::run(serve(port, stop_signals));
+    gb::Runtime runtime({.threads = static_cast<unsigned>(threads)});
+    return runtime.run(serve(port, stop_signals));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gearbox-echo-server: %s\n", e.what());
     return 1;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # gearbox-api end to end: start it on a free port, ask each endpoint with curl, check the
-# answers, send SIGINT and require a clean exit 0. Usage: end_to_end.sh PATH/TO/gearbox-api
+# answers, send SIGINT and require a clean exit 0.
+# Usage: end_to_end.sh PATH/TO/gearbox-api [OPTION...]   (e.g. --threads 2)
 set -euo pipefail
 api=$1
+shift
 out=$(mktemp)
 trap 'kill -9 $pid 2>/dev/null || true; rm -f "$out"' EXIT
 
-"$api" --port 0 --workers 2 --quiet >"$out" 2>&1 &
+"$api" --port 0 --workers 2 --quiet "$@" >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   grep -q "listening on" "$out" && break

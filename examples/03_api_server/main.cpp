@@ -1,7 +1,8 @@
-// gearbox-api: an HTTP API on one loop that offloads CPU work to worker processes and
-// blocking calls to threads, so /health stays fast under load. See README.md.
+// gearbox-api: an HTTP API on one loop (or, with --threads N, on a gb::Runtime of N
+// workers) that offloads CPU work to worker processes and blocking calls to threads, so
+// /health stays fast under load. See README.md.
 //
-//   gearbox-api --port 8080 &
+//   gearbox-api --port 8080 &            # --threads 2: the same server on 2 workers
 //   curl 'http://127.0.0.1:8080/compute?n=2000000'
 //   curl 'http://127.0.0.1:8080/legacy?ms=500'
 //   wrk -t1 -c50 -d5s http://127.0.0.1:8080/health
@@ -48,19 +49,25 @@ int main(int argc, char** argv) {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::size_t workers = 0;
+  unsigned threads = 1;
   bool allow_crash = false;
   bool quiet = false;
   bool port_json = false;
   app.add_option("--host", host, "address to listen on (default 127.0.0.1)");
   app.add_option("--port", port, "port (0: any free one, printed)")->check(CLI::Range(0, 65535));
   app.add_option("--workers", workers, "worker processes for /compute (default: one per core)");
+  app.add_option("--threads", threads, "threads serving HTTP: 1 runs one loop, more a gb::Runtime of that many workers")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
   app.add_flag("--allow-crash", allow_crash, "serve /crash, which kills the worker that takes it");
   app.add_flag("--quiet", quiet, "do not log bad requests");
   app.add_flag("--port-json", port_json, "print {\"port\": N} once listening (as gearbox-bench's server peers do)");
   CLI11_PARSE(app, argc, argv);
 
   try {
-    gb::os::SignalSet signals{SIGINT, SIGTERM};  // before any thread starts (see signal.hpp)
+    // Before any thread starts, on the thread that runs the loop or waits for the runtime
+    // (see signal.hpp).
+    gb::os::SignalSet signals{SIGINT, SIGTERM};
     gb::ProcessPool pool{{.workers = workers}};
     gb::http::ServerOptions options;
     if (!quiet) options.log = [](std::string_view line) { std::fprintf(stderr, "gearbox-api: %.*s\n", int(line.size()), line.data()); };
@@ -69,10 +76,16 @@ int main(int argc, char** argv) {
         gb::net::TcpListener::bind(gb::net::SocketAddress::ip(host, static_cast<std::uint16_t>(port)));
     if (port_json) std::printf("{\"port\": %u}\n", unsigned{listener.local_address().port()});
     else
-      std::printf("gearbox-api: listening on http://%s (%zu worker processes)\n",
-                  listener.local_address().to_string().c_str(), pool.size());
+      std::printf("gearbox-api: listening on http://%s (%u serving thread%s, %zu worker processes)\n",
+                  listener.local_address().to_string().c_str(), threads, threads == 1 ? "" : "s", pool.size());
     std::fflush(stdout);
-    const int code = gb::run(serve(server, listener, signals));
+    int code = 0;
+    if (threads == 1) {
+      code = gb::run(serve(server, listener, signals));
+    } else {
+      gb::Runtime runtime({.threads = threads});
+      code = runtime.run(serve(server, listener, signals));
+    }
     pool.shutdown();
     return code;
   } catch (const std::exception& e) {

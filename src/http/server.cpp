@@ -1,10 +1,12 @@
 #include <gearbox/http/server.hpp>
 
+#include <sys/socket.h>
 #include <time.h>
 
 #include <cerrno>
 #include <string>
 
+#include <gearbox/detail/wait_lock.hpp>
 #include <gearbox/error.hpp>
 #include <gearbox/loop.hpp>
 #include <gearbox/task_group.hpp>
@@ -107,8 +109,11 @@ Task<void> lingering_close(net::TcpStream& stream) {
 }  // namespace
 
 struct Server::Connection {
+  explicit Connection(net::TcpStream s) : stream(std::move(s)) {}
   net::TcpStream stream;
-  bool idle = true;  // waiting for the first byte of a request: stop() may close it
+  gearbox::detail::WaitLock lock;  // guards the two flags (stop() runs on any worker)
+  bool idle = false;      // waiting for the first byte of a request: stop() may shut it
+  bool shut = false;      // stop() shut it down while it was idle
 };
 
 Server::Server(Router router, ServerOptions options) : m_router(std::move(router)), m_options(std::move(options)) {}
@@ -119,63 +124,114 @@ void Server::log(std::string_view message) const {
   if (m_options.log) m_options.log(message);
 }
 
+ServerStats Server::stats() const noexcept {
+  return {.accepted = m_accepted.get(),
+          .active = m_active.get(),
+          .requests = m_requests.get(),
+          .rejected = m_rejected.get(),
+          .handler_errors = m_handler_errors.get(),
+          .idle_closed = m_idle_closed.get()};
+}
+
 Task<void> Server::serve(net::TcpListener& listener) {
-  m_listener = &listener;
-  if (m_stopping) {
+  {
+    std::lock_guard lock(m_mutex);
+    m_listener = &listener;
+  }
+  if (stopping()) {
+    {
+      std::lock_guard lock(m_mutex);
+      m_listener = nullptr;
+    }
     listener.close();
-    m_listener = nullptr;
     co_return;
   }
   TaskGroup connections;
   std::exception_ptr failure;
   bool cancelled = false;
   try {
-    while (!m_stopping) {
+    while (!stopping()) {
       net::TcpStream stream = co_await listener.accept();
-      if (m_stopping) break;  // closes the stream
-      ++m_stats.accepted;
+      if (stopping()) break;  // closes the stream
+      m_accepted.add();
       connections.spawn(serve_connection(std::move(stream)));
     }
   } catch (const Cancelled&) {
     cancelled = true;
   } catch (const IoError&) {
-    if (!m_stopping) failure = std::current_exception();  // else: stop() closed the listener
+    if (!stopping()) failure = std::current_exception();  // else: stop() shut the listener down
   }
   if (failure || cancelled) stop();
-  m_listener = nullptr;
+  {
+    std::lock_guard lock(m_mutex);  // stop() no longer touches it
+    m_listener = nullptr;
+  }
+  listener.close();
   // Cancelled, join() cancels every connection, waits for them and rethrows Cancelled.
   co_await connections.join();
   if (failure) std::rethrow_exception(failure);
 }
 
 void Server::stop() {
-  if (m_stopping) return;
-  m_stopping = true;
-  if (m_listener) m_listener->close();
-  // Idle connections wake from their read with EBADF and end; busy ones end after their
-  // response (which says Connection: close).
-  for (Connection* connection : m_connections)
-    if (connection->idle) connection->stream.close();
+  if (m_stopping.exchange(true, std::memory_order_acq_rel)) return;
+  // Shut down, not closed: the listener and the streams belong to tasks that may be using
+  // their descriptors on another worker right now, and a descriptor closed under them
+  // could be reused by the next open. A shut-down listener fails its accept (serve() then
+  // closes it); an idle connection reads end of stream and ends. Busy ones end after
+  // their response (which says Connection: close).
+  std::lock_guard lock(m_mutex);
+  if (m_listener) ::shutdown(m_listener->native_handle(), SHUT_RD);
+  for (Connection* connection : m_connections) {
+    std::lock_guard guard(connection->lock);
+    if (connection->idle && !connection->shut) {
+      connection->shut = true;
+      ::shutdown(connection->stream.native_handle(), SHUT_RDWR);
+    }
+  }
+}
+
+bool Server::enter_idle(Connection& connection) {
+  std::lock_guard guard(connection.lock);
+  // Memory ordering: stop() sets m_stopping before it takes this lock, so either it finds
+  // the connection idle, or the connection finds it stopping here.
+  if (stopping()) return false;
+  connection.idle = true;
+  return true;
+}
+
+bool Server::leave_idle(Connection& connection) {
+  std::lock_guard guard(connection.lock);
+  connection.idle = false;
+  return !connection.shut;
 }
 
 Task<void> Server::serve_connection(net::TcpStream stream) {
-  Connection connection{std::move(stream)};
-  m_connections.insert(&connection);
-  ++m_stats.active;
+  Connection connection(std::move(stream));
+  {
+    std::lock_guard lock(m_mutex);
+    m_connections.insert(&connection);
+  }
+  m_active.add();
+  // Out of the set before the stream closes: stop() never shuts a closed descriptor.
+  const auto forget = [&] {
+    {
+      std::lock_guard lock(m_mutex);
+      m_connections.erase(&connection);
+    }
+    m_active.add(-1);
+  };
   try {
     if (co_await serve_requests(connection) == Ending::linger) co_await lingering_close(connection.stream);
   } catch (const Cancelled&) {
-    m_connections.erase(&connection);
-    --m_stats.active;
+    forget();
     throw;
   } catch (const IoError&) {
-    // The peer reset the connection or vanished, or stop() closed an idle one: nothing to answer.
+    // The peer reset the connection or vanished, or stop() shut an idle one: nothing to answer.
   } catch (const TimeoutError&) {
-    ++m_stats.idle_closed;
+    m_idle_closed.add();
   }
+  forget();
   connection.stream.close();
-  m_connections.erase(&connection);
-  --m_stats.active;
 }
 
 // Reads, parses, answers, until the connection should close. Returns how it ends when it
@@ -196,8 +252,7 @@ Task<Server::Ending> Server::serve_requests(Connection& connection) {
       if (begin == end) {
         begin = end = 0;
         const bool idle = parser.state() == detail::RequestParser::State::idle;
-        connection.idle = idle;
-        if (idle && m_stopping) co_return Ending::close;  // nothing was sent that a reset could destroy
+        if (idle && !enter_idle(connection)) co_return Ending::close;  // stopping: nothing was sent that a reset could destroy
         std::size_t n = 0;
         if (idle) {
           n = co_await timeout(m_options.idle_timeout, connection.stream.read(std::span<char>(buffer)));
@@ -212,13 +267,13 @@ Task<Server::Ending> Server::serve_requests(Connection& connection) {
             }
           }
           if (timed_out) {
-            ++m_stats.rejected;
+            m_rejected.add();
             Response response = Response::text("Request Timeout: the request did not arrive in time\n", 408);
             co_await connection.stream.write_all(serialize(response, 1, false, false));
             co_return Ending::linger;
           }
         }
-        connection.idle = false;
+        if (idle && !leave_idle(connection)) co_return Ending::close;  // stop() shut it while it waited
         if (n == 0) {  // end of stream: between requests a goodbye, inside one a cut-off
           parser.finish();
           co_return Ending::close;
@@ -233,7 +288,7 @@ Task<Server::Ending> Server::serve_requests(Connection& connection) {
       }
     }
     if (parser.state() == detail::RequestParser::State::failed) {
-      ++m_stats.rejected;
+      m_rejected.add();
       log("bad request: " + parser.error().reason);
       Response response = refusal(parser.error());
       co_await connection.stream.write_all(serialize(response, 1, false, false));
@@ -243,9 +298,9 @@ Task<Server::Ending> Server::serve_requests(Connection& connection) {
     // 2. Answer it.
     const bool keep_alive = parser.keep_alive();
     Request request = parser.take();
-    ++m_stats.requests;
+    m_requests.add();
     Response response = co_await respond(request);
-    const bool again = keep_alive && !m_stopping;
+    const bool again = keep_alive && !stopping();
     co_await connection.stream.write_all(serialize(response, request.version_minor, again, request.method == "HEAD"));
     if (!again) co_return Ending::linger;
   }
@@ -261,17 +316,17 @@ Task<Response> Server::respond(Request& request) {
   try {
     Response response = co_await (*match.handler)(request);
     if (response.status >= 200 && response.status <= 599) co_return response;
-    ++m_stats.handler_errors;
+    m_handler_errors.add();
     log("handler for " + request.method + " " + request.path + " answered status " + std::to_string(response.status) +
         " (a final status is 200 to 599)");
     co_return Response::error(500);
   } catch (const Cancelled&) {
     throw;
   } catch (const std::exception& e) {
-    ++m_stats.handler_errors;
+    m_handler_errors.add();
     log("handler for " + request.method + " " + request.path + " threw: " + e.what());
   } catch (...) {
-    ++m_stats.handler_errors;
+    m_handler_errors.add();
     log("handler for " + request.method + " " + request.path + " threw a non-std::exception");
   }
   co_return Response::error(500);

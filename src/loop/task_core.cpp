@@ -38,11 +38,6 @@ const char* to_string(WaitOn on) noexcept {
   return "other";
 }
 
-void require_single_thread(const char* what) {
-  if (t_current_core && t_current_core->shared())
-    throw std::logic_error(std::string("gearbox: ") + what + " is not yet supported on gb::Runtime (use a Loop)");
-}
-
 bool is_cancellation(const std::exception_ptr& error) noexcept {
   if (!error) return false;
   try {

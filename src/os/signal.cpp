@@ -63,11 +63,14 @@ SignalSet::SignalSet(std::initializer_list<int> signals) : m_signals(signals) {
     if (sigaddset(&set, s) != 0)
       throw std::invalid_argument("gearbox: signal " + std::to_string(s) + " is reserved by the C library");
   }
-  hold_signals(m_signals, set);
+  // A Runtime's workers block every signal from birth and never unblock one: a set made
+  // there holds nothing (and may then be destroyed on another worker).
+  m_holds_mask = !detail::on_runtime_worker();
+  if (m_holds_mask) hold_signals(m_signals, set);
   const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) {
     const int error = errno;
-    release_signals(m_signals);
+    if (m_holds_mask) release_signals(m_signals);
     throw IoError(error, "signalfd");
   }
   m_fd = detail::AsyncFd{fd};
@@ -75,13 +78,10 @@ SignalSet::SignalSet(std::initializer_list<int> signals) : m_signals(signals) {
 
 SignalSet::~SignalSet() {
   m_fd.close();
-  release_signals(m_signals);
+  if (m_holds_mask) release_signals(m_signals);
 }
 
 Task<int> SignalSet::wait() {
-  // Its blocked-signal bookkeeping belongs to the thread that made it; a Runtime's task
-  // may move between awaits.
-  detail::require_single_thread("SignalSet");
   signalfd_siginfo info{};
   const std::size_t n = co_await m_fd.read(&info, sizeof info);
   if (n != sizeof info) throw IoError(EIO, "signalfd read");

@@ -83,6 +83,8 @@ namespace {
 thread_local RuntimeCore::Worker* t_worker = nullptr;
 }
 
+bool on_runtime_worker() noexcept { return t_worker != nullptr; }
+
 RuntimeCore::RuntimeCore(RuntimeOptions options) : m_options(std::move(options)) {
   unsigned threads = m_options.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());

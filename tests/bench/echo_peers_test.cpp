@@ -1,9 +1,10 @@
-// Tests of the tcp_echo server peers, bin/peer-asio-tcp_echo_server and
-// bin/peer-uv-tcp_echo_server (bench/peers/asio, bench/peers/uv): the server-peer
-// protocol (a port line, clean exit on SIGTERM and on end of file on stdin, exit 2 on a
-// bad command line) and faithful echoing under load, with large messages, and after a
-// client that vanishes. A peer that was not built (its library is not installed, or the
-// sanitizer presets, which build no peers) is skipped.
+// Tests of the tcp_echo servers: gearbox's own (bin/gearbox-echo-server, on a Loop and on
+// a Runtime of 2 workers) and the peers bin/peer-{asio,uv,go}-tcp_echo_server
+// (bench/peers/*; Asio and Go at 1 and 2 threads): the server-peer protocol (a port line,
+// clean exit on SIGTERM and on end of file on stdin, exit 2 on a bad command line) and
+// faithful echoing under load, with large messages, after a client that vanishes, and
+// when descriptors run out. A peer that was not built (its runtime is not installed, or
+// the sanitizer presets, which build no peers) is skipped.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -39,17 +40,29 @@ using namespace std::chrono_literals;
 
 constexpr std::chrono::milliseconds k_generous_limit = 20s;
 
-class EchoPeer : public testing::TestWithParam<std::string> {
+struct Server {
+  std::string name;  // "gearbox" or a peer's runtime
+  int threads;       // 0: no --threads option (a one-thread peer)
+};
+
+class EchoPeer : public testing::TestWithParam<Server> {
  protected:
   void SetUp() override {
-    m_path = gearbox::bench::executable_dir() / ("peer-" + GetParam() + "-tcp_echo_server");
+    const std::string program = GetParam().name == "gearbox" ? "gearbox-echo-server" : "peer-" + GetParam().name + "-tcp_echo_server";
+    m_path = gearbox::bench::executable_dir() / program;
     if (!std::filesystem::exists(m_path)) GTEST_SKIP() << m_path << " was not built";
   }
-  gearbox::bench::PeerSpec spec(std::vector<std::string> extra = {}) const {
+  // The server's command line: its path, --threads if it takes it, then `extra`.
+  std::vector<std::string> argv(std::vector<std::string> extra = {}) const {
     std::vector<std::string> argv{m_path.string()};
+    if (GetParam().threads > 0) {
+      argv.push_back("--threads");
+      argv.push_back(std::to_string(GetParam().threads));
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return {GetParam(), argv};
+    return argv;
   }
+  gearbox::bench::PeerSpec spec(std::vector<std::string> extra = {}) const { return {GetParam().name, argv(std::move(extra))}; }
   std::filesystem::path m_path;
 };
 
@@ -57,7 +70,7 @@ class EchoPeer : public testing::TestWithParam<std::string> {
 // close stdin without sending SIGTERM, or the other way round.
 class HandStartedPeer {
  public:
-  explicit HandStartedPeer(const std::string& path) {
+  explicit HandStartedPeer(const std::vector<std::string>& args) {
     int in[2];
     int out[2];
     if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) return;
@@ -65,8 +78,10 @@ class HandStartedPeer {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
-    if (::posix_spawn(&m_pid, path.c_str(), &actions, nullptr, argv, environ) != 0) m_pid = 0;
+    std::vector<char*> argv;
+    for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    if (::posix_spawn(&m_pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) m_pid = 0;
     posix_spawn_file_actions_destroy(&actions);
     ::close(in[0]);
     ::close(out[1]);
@@ -175,8 +190,9 @@ TEST_P(EchoPeer, a_client_that_vanishes_with_data_in_flight_does_not_stop_the_se
 TEST_P(EchoPeer, running_out_of_descriptors_while_accepting_does_not_end_the_server) {
   // A limit of 24 descriptors leaves the server room for about a dozen connections; the
   // first load asks for 40, so accept fails with EMFILE while they wait.
-  const std::string script = "ulimit -n 24 && exec '" + m_path.string() + "'";
-  ServerPeer server({GetParam(), {"/bin/sh", "-c", script}}, k_generous_limit);
+  std::string script = "ulimit -n 24 && exec";
+  for (const std::string& arg : argv()) script += " '" + arg + "'";
+  ServerPeer server({GetParam().name, {"/bin/sh", "-c", script}}, k_generous_limit);
   ASSERT_TRUE(server.started()) << server.error();
   const EchoLoadResult crowded = run_echo_load({.port = server.port(), .connections = 40, .requests = 40,
                                                 .time_limit = 1s});
@@ -196,7 +212,7 @@ TEST_P(EchoPeer, running_out_of_descriptors_while_accepting_does_not_end_the_ser
 }
 
 TEST_P(EchoPeer, exits_0_when_its_stdin_reaches_end_of_file) {
-  HandStartedPeer peer(m_path.string());
+  HandStartedPeer peer(argv());
   ASSERT_NE(peer.first_line(k_generous_limit).find("{\"port\": "), std::string::npos);
   peer.close_stdin();
   const std::optional<int> status = peer.wait(k_generous_limit);
@@ -206,7 +222,7 @@ TEST_P(EchoPeer, exits_0_when_its_stdin_reaches_end_of_file) {
 
 TEST_P(EchoPeer, exits_0_on_sigterm_and_on_sigint_while_its_stdin_stays_open) {
   for (const int signal : {SIGTERM, SIGINT}) {
-    HandStartedPeer peer(m_path.string());
+    HandStartedPeer peer(argv());
     ASSERT_NE(peer.first_line(k_generous_limit).find("{\"port\": "), std::string::npos);
     peer.signal(signal);
     const std::optional<int> status = peer.wait(k_generous_limit);
@@ -220,9 +236,17 @@ TEST_P(EchoPeer, a_bad_command_line_exits_with_code_2) {
   EXPECT_NE(peer.error.find("exited with code 2"), std::string::npos) << peer.error;
   const auto other = gearbox::bench::run_peer(spec({"--bogus"}), k_generous_limit);
   EXPECT_NE(other.error.find("exited with code 2"), std::string::npos) << other.error;
+  if (GetParam().threads > 0) {
+    const auto no_threads = gearbox::bench::run_peer({GetParam().name, {m_path.string(), "--threads", "0"}}, k_generous_limit);
+    EXPECT_NE(no_threads.error.find("exited with code 2"), std::string::npos) << no_threads.error;
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Peers, EchoPeer, testing::Values("asio", "uv"),
-                         [](const testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Peers, EchoPeer,
+                         testing::Values(Server{"gearbox", 0}, Server{"gearbox", 2}, Server{"asio", 0}, Server{"asio", 2},
+                                         Server{"uv", 0}, Server{"go", 1}, Server{"go", 2}),
+                         [](const testing::TestParamInfo<Server>& info) {
+                           return info.param.name + (info.param.threads > 0 ? "_threads_" + std::to_string(info.param.threads) : "");
+                         });
 
 }  // namespace

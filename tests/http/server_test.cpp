@@ -1,7 +1,8 @@
 // The HTTP server over 127.0.0.1: raw clients on the same loop for exact byte-level cases
 // (keep-alive, pipelining, every refusal, slow clients, peers that vanish, graceful stop),
-// on a manual clock so the timeouts fire without sleeping; and the real curl, on a real
-// clock, for what a real client does (keep-alive across URLs, POST bodies, 100-continue).
+// on a manual clock so the timeouts fire without sleeping, and (all but the timeouts) on
+// a Runtime of two workers too; and the real curl, on a real clock, for what a real
+// client does (keep-alive across URLs, POST bodies, 100-continue).
 #include <gearbox/http/server.hpp>
 
 #include <gtest/gtest.h>
@@ -17,12 +18,14 @@
 #include <gearbox/spawn.hpp>
 #include <gearbox/time.hpp>
 
+#include "support/flavors.hpp"
 #include "support/test_loop.hpp"
 
 namespace gb = gearbox;
 namespace http = gearbox::http;
 namespace net = gearbox::net;
 using namespace std::chrono_literals;
+using gearbox_test::Flavor;
 using gearbox_test::run_on_test_loop;
 
 namespace {
@@ -130,11 +133,19 @@ gb::Task<net::TcpStream> connect_to(Fixture& fixture) {
   co_return co_await net::TcpStream::connect(net::SocketAddress::loopback(fixture.port()));
 }
 
+// Runs `task` on `flavor`: the Loop on the deterministic manual clock, or a Runtime of
+// two workers on the real clock (the server's tasks then spread over both).
+template <class T>
+T run_flavored(Flavor flavor, gb::Task<T> task) {
+  if (flavor == Flavor::loop) return run_on_test_loop(std::move(task));
+  return gearbox_test::run_on(flavor, std::move(task));
+}
+
 // One connection: sends `request` whole, returns all the server said until it closed.
-std::string exchange(const std::string& request, http::ServerOptions options = {}) {
+std::string exchange(Flavor flavor, const std::string& request, http::ServerOptions options = {}) {
   Fixture fixture(options);
   std::string said;
-  run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
+  run_flavored(flavor, with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     net::TcpStream stream = co_await connect_to(f);
     co_await stream.write_all(request);
     said = co_await read_to_end(stream);
@@ -142,12 +153,28 @@ std::string exchange(const std::string& request, http::ServerOptions options = {
   return said;
 }
 
+std::string exchange(const std::string& request, http::ServerOptions options = {}) {
+  return exchange(Flavor::loop, request, options);
+}
+
+// The cases that need no manual clock run on both flavors; the timeouts' cases on the
+// Loop's manual clock only.
+class HttpServerOnEveryFlavor : public testing::TestWithParam<Flavor> {
+protected:
+  template <class T>
+  T run(gb::Task<T> task) {
+    return run_flavored(GetParam(), std::move(task));
+  }
+};
+
 }  // namespace
 
-TEST(HttpServer, answers_a_request_and_keeps_the_connection_for_the_next) {
+INSTANTIATE_TEST_SUITE_P(Http, HttpServerOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+TEST_P(HttpServerOnEveryFlavor, answers_a_request_and_keeps_the_connection_for_the_next) {
   Fixture fixture;
   std::vector<std::string> responses;
-  run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
+  run(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     net::TcpStream stream = co_await connect_to(f);
     std::string carry;
     co_await stream.write_all("GET /hello?name=gear HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -168,8 +195,8 @@ TEST(HttpServer, answers_a_request_and_keeps_the_connection_for_the_next) {
   EXPECT_EQ(fixture.server.stats().active, 0u);
 }
 
-TEST(HttpServer, pipelined_requests_are_answered_in_order) {
-  const std::string said = exchange(
+TEST_P(HttpServerOnEveryFlavor, pipelined_requests_are_answered_in_order) {
+  const std::string said = exchange(GetParam(), 
       "GET /hello?name=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello?name=2 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello?name=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   const std::size_t one = said.find("hello 1\n");
   const std::size_t two = said.find("hello 2\n");
@@ -197,34 +224,34 @@ TEST(HttpServer, http_1_0_closes_unless_asked_to_keep_alive) {
   EXPECT_EQ(fixture.server.stats().idle_closed, 1u);
 }
 
-TEST(HttpServer, unknown_paths_are_404_and_wrong_methods_405_with_allow) {
-  const std::string missing = exchange("GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+TEST_P(HttpServerOnEveryFlavor, unknown_paths_are_404_and_wrong_methods_405_with_allow) {
+  const std::string missing = exchange(GetParam(), "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(missing), "HTTP/1.1 404 Not Found");
-  const std::string wrong = exchange("DELETE /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string wrong = exchange(GetParam(), "DELETE /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(wrong), "HTTP/1.1 405 Method Not Allowed");
   EXPECT_NE(wrong.find("\r\nAllow: POST\r\n"), std::string::npos) << wrong;
 }
 
-TEST(HttpServer, head_gets_the_get_handlers_head_without_its_body) {
-  const std::string said = exchange("HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+TEST_P(HttpServerOnEveryFlavor, head_gets_the_get_handlers_head_without_its_body) {
+  const std::string said = exchange(GetParam(), "HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(said), "HTTP/1.1 200 OK");
   EXPECT_NE(said.find("Content-Length: 12\r\n"), std::string::npos) << said;  // "hello world\n"
   EXPECT_EQ(body_of(said), "");
 }
 
-TEST(HttpServer, the_server_sets_content_length_itself_and_204_has_none) {
-  const std::string own = exchange("GET /own-length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+TEST_P(HttpServerOnEveryFlavor, the_server_sets_content_length_itself_and_204_has_none) {
+  const std::string own = exchange(GetParam(), "GET /own-length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_NE(own.find("Content-Length: 4\r\n"), std::string::npos) << own;
   EXPECT_EQ(own.find("999"), std::string::npos);
-  const std::string empty = exchange("GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string empty = exchange(GetParam(), "GET /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(empty), "HTTP/1.1 204 No Content");
   EXPECT_EQ(empty.find("Content-Length"), std::string::npos) << empty;
 }
 
-TEST(HttpServer, a_handler_that_throws_gets_a_500_the_log_says_why_and_the_connection_goes_on) {
+TEST_P(HttpServerOnEveryFlavor, a_handler_that_throws_gets_a_500_the_log_says_why_and_the_connection_goes_on) {
   Fixture fixture;
   std::vector<std::string> responses;
-  run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
+  run(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     net::TcpStream stream = co_await connect_to(f);
     std::string carry;
     co_await stream.write_all("GET /throws HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -239,23 +266,23 @@ TEST(HttpServer, a_handler_that_throws_gets_a_500_the_log_says_why_and_the_conne
   EXPECT_NE(fixture.log[0].find("the handler broke"), std::string::npos);
 }
 
-TEST(HttpServer, a_handler_answering_a_bad_status_or_an_unsafe_header_gets_a_500) {
-  const std::string bad_status = exchange("GET /bad-status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+TEST_P(HttpServerOnEveryFlavor, a_handler_answering_a_bad_status_or_an_unsafe_header_gets_a_500) {
+  const std::string bad_status = exchange(GetParam(), "GET /bad-status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(bad_status), "HTTP/1.1 500 Internal Server Error");
-  const std::string evil = exchange("GET /evil-header HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string evil = exchange(GetParam(), "GET /evil-header HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(evil), "HTTP/1.1 500 Internal Server Error");
   EXPECT_EQ(evil.find("stolen"), std::string::npos) << evil;
 }
 
-TEST(HttpServer, a_malformed_request_is_answered_400_with_the_reason_and_the_connection_closed) {
-  const std::string said = exchange("GET / HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+TEST_P(HttpServerOnEveryFlavor, a_malformed_request_is_answered_400_with_the_reason_and_the_connection_closed) {
+  const std::string said = exchange(GetParam(), "GET / HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(status_line(said), "HTTP/1.1 400 Bad Request");
   EXPECT_NE(said.find("Connection: close"), std::string::npos);
   EXPECT_NE(body_of(said).find("malformed request"), std::string::npos) << said;
   EXPECT_EQ(said.find("hello"), std::string::npos) << "nothing after a malformed request is served";
 }
 
-TEST(HttpServer, each_request_rfc_9112_says_to_refuse_gets_its_status_then_the_connection_closes_unserved) {
+TEST_P(HttpServerOnEveryFlavor, each_request_rfc_9112_says_to_refuse_gets_its_status_then_the_connection_closes_unserved) {
   // Each bad request is followed on its connection by a good one, which must not be
   // served: the server answers the refusal with Connection: close, and closes (read_to_end
   // returns only at the end of the stream). A fresh connection is served as before.
@@ -293,7 +320,7 @@ TEST(HttpServer, each_request_rfc_9112_says_to_refuse_gets_its_status_then_the_c
   Fixture fixture;
   std::vector<std::string> refused;
   std::vector<std::string> served;
-  run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
+  run(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     for (const Case& c : cases) {
       const std::string bytes = c.request + "GET /hello?name=after HTTP/1.1\r\nHost: x\r\n\r\n";
       net::TcpStream bad = co_await connect_to(f);
@@ -318,31 +345,31 @@ TEST(HttpServer, each_request_rfc_9112_says_to_refuse_gets_its_status_then_the_c
   EXPECT_EQ(fixture.server.stats().requests, cases.size());
 }
 
-TEST(HttpServer, empty_lines_before_a_request_and_an_absolute_form_target_are_served) {
-  const std::string leading = exchange("\r\n\r\nGET /hello?name=crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+TEST_P(HttpServerOnEveryFlavor, empty_lines_before_a_request_and_an_absolute_form_target_are_served) {
+  const std::string leading = exchange(GetParam(), "\r\n\r\nGET /hello?name=crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(leading), "HTTP/1.1 200 OK");
   EXPECT_EQ(body_of(leading), "hello crlf\n");
   const std::string absolute =
-      exchange("GET http://example.com/hello?name=absolute HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      exchange(GetParam(), "GET http://example.com/hello?name=absolute HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_line(absolute), "HTTP/1.1 200 OK");
   EXPECT_EQ(body_of(absolute), "hello absolute\n");
 }
 
-TEST(HttpServer, oversized_headers_are_431_and_an_oversized_body_413) {
-  const std::string big_head = exchange("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'x') + "\r\n\r\n",
+TEST_P(HttpServerOnEveryFlavor, oversized_headers_are_431_and_an_oversized_body_413) {
+  const std::string big_head = exchange(GetParam(), "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'x') + "\r\n\r\n",
                                         {.max_head_bytes = 1024});
   EXPECT_EQ(status_line(big_head), "HTTP/1.1 431 Request Header Fields Too Large");
   const std::string big_body =
-      exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'b'), {.max_body_bytes = 1000});
+      exchange(GetParam(), "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'b'), {.max_body_bytes = 1000});
   EXPECT_EQ(status_line(big_body), "HTTP/1.1 413 Payload Too Large");
   EXPECT_NE(big_body.find("Connection: close"), std::string::npos);
 }
 
-TEST(HttpServer, expect_100_continue_gets_the_go_ahead_before_the_body_is_sent) {
+TEST_P(HttpServerOnEveryFlavor, expect_100_continue_gets_the_go_ahead_before_the_body_is_sent) {
   Fixture fixture;
   std::string go_ahead;
   std::string response;
-  run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
+  run(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     net::TcpStream stream = co_await connect_to(f);
     co_await stream.write_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
     std::string carry;
@@ -397,10 +424,10 @@ TEST(HttpServer, an_idle_connection_is_closed_silently_after_the_idle_timeout) {
   EXPECT_EQ(fixture.server.stats().idle_closed, 1u);
 }
 
-TEST(HttpServer, a_peer_that_vanishes_mid_request_costs_only_its_connection) {
+TEST_P(HttpServerOnEveryFlavor, a_peer_that_vanishes_mid_request_costs_only_its_connection) {
   Fixture fixture;
   std::string later;
-  run_on_test_loop(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
+  run(with_server(fixture, [&](Fixture& f) -> gb::Task<void> {
     {
       net::TcpStream gone = co_await connect_to(f);
       co_await gone.write_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part");
@@ -415,11 +442,11 @@ TEST(HttpServer, a_peer_that_vanishes_mid_request_costs_only_its_connection) {
   EXPECT_EQ(fixture.server.stats().active, 0u);
 }
 
-TEST(HttpServer, stop_finishes_the_request_in_flight_closes_idle_connections_and_serve_returns) {
+TEST_P(HttpServerOnEveryFlavor, stop_finishes_the_request_in_flight_closes_idle_connections_and_serve_returns) {
   Fixture fixture;
   std::string in_flight;
   std::string idle = "unset";
-  run_on_test_loop([&]() -> gb::Task<void> {
+  run([&]() -> gb::Task<void> {
     gb::JoinHandle<void> serving = gb::spawn(fixture.server.serve(fixture.listener), gb::Start::eager);
     net::TcpStream busy = co_await connect_to(fixture);
     net::TcpStream quiet = co_await connect_to(fixture);
@@ -439,10 +466,10 @@ TEST(HttpServer, stop_finishes_the_request_in_flight_closes_idle_connections_and
   EXPECT_FALSE(fixture.listener.is_open());
 }
 
-TEST(HttpServer, cancelling_serve_ends_every_connection) {
+TEST_P(HttpServerOnEveryFlavor, cancelling_serve_ends_every_connection) {
   Fixture fixture;
   bool cancelled = false;
-  run_on_test_loop([&]() -> gb::Task<void> {
+  run([&]() -> gb::Task<void> {
     gb::JoinHandle<void> serving = gb::spawn(fixture.server.serve(fixture.listener), gb::Start::eager);
     net::TcpStream busy = co_await connect_to(fixture);
     co_await busy.write_all("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");

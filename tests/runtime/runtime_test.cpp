@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <pthread.h>
+#include <unistd.h>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -391,19 +393,58 @@ TEST(Runtime, run_from_one_of_its_own_workers_is_refused) {
   EXPECT_EQ(rt.run(run_on_own_runtime(&rt)), 1);
 }
 
-gb::Task<int> wait_for_a_signal_on_the_runtime() {
-  gb::os::SignalSet set{SIGUSR2};
-  try {
-    (void)co_await set.wait();
-  } catch (const std::logic_error& e) {
-    co_return std::string(e.what()).find("not yet supported on gb::Runtime") != std::string::npos ? 1 : 2;
-  }
-  co_return 0;
+// Raises `signal_number` for the whole process once the waiter has had a turn.
+gb::Task<void> raise_soon(int signal_number) {
+  for (int i = 0; i < 3; ++i) co_await gb::yield_now();
+  ::kill(::getpid(), signal_number);
 }
 
-TEST(Runtime, what_is_not_yet_made_for_several_workers_refuses_with_a_clear_error) {
+gb::Task<int> wait_for_signal(gb::os::SignalSet& set, int signal_number) {
+  auto raiser = gb::spawn(raise_soon(signal_number));
+  const int got = co_await set.wait();
+  co_await std::move(raiser);
+  co_return got;
+}
+
+TEST(Runtime, a_signal_set_made_before_run_is_waited_for_by_a_task_on_any_worker) {
+  gb::os::SignalSet set{SIGUSR2};  // blocks SIGUSR2 in this thread; the workers block all
   gb::Runtime rt{{.threads = 2}};
-  EXPECT_EQ(rt.run(wait_for_a_signal_on_the_runtime()), 1);
+  for (int round = 0; round < 20; ++round) EXPECT_EQ(rt.run(wait_for_signal(set, SIGUSR2)), SIGUSR2) << "round " << round;
+}
+
+bool blocked_here(int signal_number) {
+  sigset_t mask;
+  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  return sigismember(&mask, signal_number) == 1;
+}
+
+// Makes a SignalSet on a worker, moves between workers while it waits, ends it wherever
+// the task then is.
+gb::Task<int> signal_set_made_in_a_task(int signal_number) {
+  gb::os::SignalSet set{signal_number};
+  co_await gb::yield_now();
+  const int got = co_await wait_for_signal(set, signal_number);
+  co_await gb::yield_now();
+  co_return got;
+}
+
+gb::Task<int> workers_still_blocking(int signal_number, int probes) {
+  std::vector<gb::JoinHandle<int>> checks;
+  for (int i = 0; i < probes; ++i)
+    checks.push_back(gb::spawn([](int s) -> gb::Task<int> { co_return blocked_here(s) ? 1 : 0; }(signal_number)));
+  int blocking = 0;
+  for (auto& check : checks) blocking += co_await std::move(check);
+  co_return blocking;
+}
+
+TEST(Runtime, a_signal_set_made_in_a_task_leaves_every_workers_mask_as_it_was) {
+  gb::os::SignalSet guard{SIGUSR1};  // this thread must block it too, or it takes SIGUSR1
+  gb::Runtime rt{{.threads = 2}};
+  for (int round = 0; round < 20; ++round) EXPECT_EQ(rt.run(signal_set_made_in_a_task(SIGUSR1)), SIGUSR1) << "round " << round;
+  // Had a set been destroyed on another worker than its maker with the maker's
+  // bookkeeping, that worker would now take SIGUSR1 instead of the signalfd.
+  EXPECT_EQ(rt.run(workers_still_blocking(SIGUSR1, 64)), 64);
+  EXPECT_TRUE(blocked_here(SIGUSR1));
 }
 
 // Spins on the clock without awaiting: holds its worker for `hold` of wall time.

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""gearbox-bench server peer: nginx answering GET /health with "ok\\n", on one core.
+"""gearbox-bench server peer: nginx answering GET /health with "ok\\n", on T worker processes.
 
-Writes an nginx configuration (one process: master_process off, worker_processes 1,
-keep-alive without a request limit, no access log) into a directory beside this script,
-prints {"port": N} and then becomes nginx (exec), so the process gearbox-bench measures
-(CPU time, peak memory) is nginx itself. gearbox-bench waits until the port accepts
-connections before it starts the load, and stops nginx with SIGTERM.
+Writes an nginx configuration (T = 1: one process, master_process off, worker_processes 1;
+T > 1: a master and worker_processes T, nginx's own way to use T cores; keep-alive without
+a request limit, no access log) into a directory beside this script, prints {"port": N}
+and then becomes nginx (exec), so the process gearbox-bench measures is nginx itself (its
+CPU time includes the workers it reaps; its peak memory is the master's alone).
+gearbox-bench waits until the port accepts connections before it starts the load, and
+stops nginx with SIGTERM.
 
-Usage: peer-nginx-http_server [--port P]   (default: a free port chosen here)
+Usage: peer-nginx-http_server [--port P] [--threads T]   (default: a free port chosen here, T = 1)
 """
 import argparse
 import os
@@ -25,7 +27,10 @@ def free_port() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if not 0 <= args.port <= 65535 or not 1 <= args.threads <= 1024:
+        parser.error("--port is 0..65535 and --threads 1..1024")  # exits with 2
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if nginx is None:
         print("peer-nginx-http_server: nginx is not installed (scripts/setup installs nginx-light)", file=sys.stderr)
@@ -37,8 +42,8 @@ def main() -> int:
     temp = {name: os.path.join(prefix, name) for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
     with open(config, "w") as f:
         f.write(f"""daemon off;
-master_process off;
-worker_processes 1;
+master_process {"off" if args.threads == 1 else "on"};
+worker_processes {args.threads};
 error_log stderr error;
 pid {prefix}/nginx.pid;
 events {{ worker_connections 4096; }}

@@ -210,9 +210,8 @@ TaskCore* current_core() noexcept;
 // The same, for awaiters that need a loop: throws std::logic_error off-loop.
 TaskCore& current_core_or_throw();
 
-// Throws std::logic_error saying that `what` does not yet work on a multi-thread Runtime,
-// when the calling task runs on one (issue 13's next steps lift these one by one).
-void require_single_thread(const char* what);
+// True on a worker thread of a gb::Runtime (which blocks every signal from birth).
+bool on_runtime_worker() noexcept;
 
 // True if `error` holds a gearbox::Cancelled.
 bool is_cancellation(const std::exception_ptr& error) noexcept;

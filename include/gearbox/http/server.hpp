@@ -33,14 +33,24 @@
 // serve() returns when every connection has ended. Cancelling serve() instead cancels
 // every connection (handlers included) at its next suspension point.
 //
-// Thread-safety: none. A Server lives on one loop; serve() and stop() are called on that
-// loop's thread. Destruction: serve() must have returned (or never been called).
+// On one loop or on a gb::Runtime: every connection is a task, so on a Runtime the
+// connections spread over the workers (and a handler may resume on another worker after
+// each co_await). Handlers that share state must then guard it (gb::Mutex, atomics).
+//
+// Thread-safety: stop(), stopping() and stats() may be called from any thread or task;
+// serve() once. Destruction: serve() must have returned (or never been called).
+// Memory ordering: the figures are relaxed atomics (each a count, read as a snapshot
+// that need not be consistent across figures); the set of connections, the listener and
+// each connection's idle state are under m_mutex, so stop() closes only a connection
+// that is waiting for a request, never one that has begun to read one.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string_view>
 #include <unordered_set>
 
@@ -84,9 +94,10 @@ public:
   [[nodiscard]] Task<void> serve(net::TcpListener& listener);
   // Stops gracefully (see above). Idempotent; before serve(), serve() returns at once.
   void stop();
-  bool stopping() const noexcept { return m_stopping; }
+  bool stopping() const noexcept { return m_stopping.load(std::memory_order_acquire); }
 
-  const ServerStats& stats() const noexcept { return m_stats; }
+  // A snapshot of the figures.
+  ServerStats stats() const noexcept;
 
 private:
   struct Connection;
@@ -96,12 +107,24 @@ private:
   Task<Response> respond(Request& request);
   void log(std::string_view message) const;
 
+  // A figure of ServerStats, bumped by the connections' tasks on any worker.
+  struct Figure {
+    std::atomic<std::uint64_t> value{0};
+    void add(std::int64_t by = 1) noexcept { value.fetch_add(static_cast<std::uint64_t>(by), std::memory_order_relaxed); }
+    std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+  };
+  // Marks `connection` waiting for a request (true) unless stop() has begun; false: stop.
+  bool enter_idle(Connection& connection);
+  // Marks `connection` busy with a request (after its first byte); false: stop() closed it.
+  bool leave_idle(Connection& connection);
+
   Router m_router;
   ServerOptions m_options;
-  ServerStats m_stats;
-  net::TcpListener* m_listener = nullptr;
-  std::unordered_set<Connection*> m_connections;  // open now
-  bool m_stopping = false;
+  Figure m_accepted, m_active, m_requests, m_rejected, m_handler_errors, m_idle_closed;
+  std::atomic<bool> m_stopping{false};  // release by stop(); acquire by stopping()
+  mutable std::mutex m_mutex;
+  net::TcpListener* m_listener = nullptr;         // under m_mutex
+  std::unordered_set<Connection*> m_connections;  // open now, under m_mutex
 };
 
 }  // namespace gearbox::http

@@ -20,10 +20,20 @@
 // SignalSet of a signal in a thread is destroyed, that thread's mask is restored, so a
 // pending or later signal takes its normal course again (for SIGINT: the process ends).
 //
-// Thread-safety: a SignalSet belongs to the loop of its first wait and must be destroyed
-// on the thread that made it, with no task waiting on it (cancel the waiter first). It may
-// outlive its loop (made in main() around gb::run) and serve a later one. Each wait is a
-// cancellation point.
+// On a gb::Runtime: the workers block every signal from birth, so a SignalSet made in a
+// task holds no mask and may be destroyed on any worker; but the thread waiting in
+// Runtime::run is yours, and takes a signal it does not block. Make the SignalSet in that
+// thread before run() (or block the signals there), as bench/servers/gearbox_echo_server
+// does:
+//
+//   gb::os::SignalSet stop{SIGINT, SIGTERM};      // main(): blocks them in this thread
+//   gb::Runtime runtime;
+//   runtime.run(serve(stop));                      // a task co_awaits stop.wait()
+//
+// Thread-safety: a SignalSet made outside a Runtime's worker must be destroyed on the
+// thread that made it; in every case with no task waiting on it (cancel the waiter
+// first). One task at a time waits on it. It may outlive its loop (made in main() around
+// gb::run) and serve a later one, or a Runtime. Each wait is a cancellation point.
 #pragma once
 
 #include <initializer_list>
@@ -49,6 +59,7 @@ public:
 
 private:
   std::vector<int> m_signals;
+  bool m_holds_mask = false;  // blocked the signals in the making thread (not a worker)
   detail::AsyncFd m_fd;
 };
 
