@@ -78,6 +78,23 @@ void print_server_table(const json& report) {
     if (peer.value("ok", false)) row(name, peer);
 }
 
+// chat_10k: the delivery rate and latency of each chat server under the same clients.
+void print_chat_table(const json& report) {
+  const json& mine = report["extra"];
+  if (!mine.is_object() || !mine.contains("deliveries_per_s")) return;
+  std::printf("\n  %-10s %14s %10s %10s %12s %12s\n", "server", "deliveries/s", "p50 ms", "p99 ms", "peak RSS MB",
+              "vs gearbox");
+  const double gearbox_rate = mine.value("deliveries_per_s", 0.0);
+  auto row = [&](const std::string& name, const json& r, long rss_kb) {
+    const double rate = r.value("deliveries_per_s", 0.0);
+    std::printf("  %-10s %14.0f %10.1f %10.1f %12.1f %11.2fx\n", name.c_str(), rate, r.value("latency_p50_ms", 0.0),
+                r.value("latency_p99_ms", 0.0), rss_kb / 1024.0, rate > 0 ? gearbox_rate / rate : 0.0);
+  };
+  row("gearbox", mine, report.value("peak_rss_kb", 0L));
+  for (const auto& [name, peer] : report["peers"].items())
+    if (peer.value("ok", false)) row(name, peer, peer.value("peak_rss_kb", 0L));
+}
+
 void print_table(const json& report) {
   std::printf("%s  n=%ld\n", report["bench"].get<std::string>().c_str(), report["n"].get<long>());
   std::printf("  %-10s %12s %14s  %s\n", "runtime", "ms", "peak RSS MB", "result");
@@ -94,6 +111,7 @@ void print_table(const json& report) {
   }
   for (const auto& [key, value] : report["extra"].items()) std::printf("  gearbox %s: %s\n", key.c_str(), value.dump().c_str());
   print_server_table(report);
+  print_chat_table(report);
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 // scheme. The result is the number of deliveries, checked against
 // talkers * 10 * (n - 1). Figures in `extra`: messages and deliveries per second, p50 /
 // p99 delivery latency, the server's peak RSS (VmHWM), the time to connect everyone.
-// No peers yet.
+// The peer: bin/peer-go-chat_server (bench/peers/go/chat_server.go: the same protocol, a
+// goroutine per client, GOMAXPROCS=1 as gearbox-chat's one loop), spawned by the same
+// load generator, so both servers face the very same clients and checks.
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -26,12 +28,20 @@ constexpr long k_max_talkers = 100;
 
 long talkers_for(long n) { return std::min(n, k_max_talkers); }
 
-BenchRun run_chat(const BenchArgs& args) {
+// Runs gearbox-chat-load against the server `server` (argv[0] a chat server program, the
+// rest its extra arguments).
+BenchRun run_chat(const BenchArgs& args, const PeerSpec& server) {
   const std::filesystem::path dir = executable_dir();
-  const PeerSpec spec{"gearbox-chat-load",
-                      {(dir / "gearbox-chat-load").string(), "--spawn", (dir / "gearbox-chat").string(), "--clients",
-                       std::to_string(args.n), "--talkers", std::to_string(talkers_for(args.n)), "--messages",
-                       std::to_string(k_messages), "--time-limit", "120", "--json"}};
+  PeerSpec spec{"gearbox-chat-load",
+                {(dir / "gearbox-chat-load").string(), "--spawn", server.argv.at(0), "--clients", std::to_string(args.n),
+                 "--talkers", std::to_string(talkers_for(args.n)), "--messages", std::to_string(k_messages),
+                 "--time-limit", "120", "--json"}};
+  std::string extra;
+  for (std::size_t i = 1; i < server.argv.size(); ++i) extra += (extra.empty() ? "" : " ") + server.argv[i];
+  if (!extra.empty()) {
+    spec.argv.push_back("--server-args");
+    spec.argv.push_back(extra);
+  }
   const PeerResult load = run_peer(spec, std::chrono::minutes{3});
   BenchRun run;
   if (!load.extra.is_object()) {
@@ -62,8 +72,22 @@ std::vector<Benchmark> chat_benchmarks() {
           .default_n = 10000,
           .valid_n = [](long n) { return n >= 2 && n <= 100000; },
           .expected = [](long n) { return nlohmann::json(talkers_for(n) * k_messages * (n - 1)); },
-          .run = run_chat,
+          .run = [](const BenchArgs& args) { return run_chat(args, {"gearbox", {(executable_dir() / "gearbox-chat").string()}}); },
           .peer_args = {},
+          .peer_name = "chat",
+          .default_threads = 0,
+          .server_peers = {"go"},
+          .threaded_server_peers = {},
+          .drive_server =
+              [](const BenchArgs& args, const PeerSpec& server) {
+                const BenchRun run = run_chat(args, server);
+                nlohmann::json report = run.extra;
+                report["ok"] = !run.result.is_null() && !run.extra.contains("error");
+                report["ms"] = run.ms;
+                report["result"] = run.result;
+                report["peak_rss_kb"] = run.peak_rss_kb;
+                return report;
+              },
       },
   };
 }

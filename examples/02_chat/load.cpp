@@ -62,6 +62,7 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 0;
   std::string spawn;
+  std::string server_args;  // more arguments for the spawned server, space-separated
   long clients = 10000;
   long talkers = -1;  // -1: min(clients, 100)
   long messages = 10;
@@ -344,6 +345,11 @@ std::pair<rlim_t, rlim_t> raise_descriptor_limit() {
 gb::Task<std::uint16_t> start_server(gb::os::Process& server, const Options& options) {
   std::vector<std::string> args = {options.spawn, "--port", "0"};
   if (!options.verbose) args.push_back("--quiet");
+  for (std::size_t at = 0; at < options.server_args.size();) {
+    const std::size_t end = std::min(options.server_args.find(' ', at), options.server_args.size());
+    if (end > at) args.push_back(options.server_args.substr(at, end - at));
+    at = end + 1;
+  }
   server = gb::os::Process::spawn({.args = std::move(args), .stdout_mode = gb::os::Stdio::pipe});
   gb::net::BufferedReader reader{server.stdout_stream(), {.max_line = 4096}};
   std::optional<std::string_view> line;
@@ -498,6 +504,9 @@ int main(int argc, char** argv) {
   auto* port = app.add_option("--port", options.port, "the server's port")->check(CLI::Range(1, 65535));
   auto* spawn = app.add_option("--spawn", options.spawn, "start this gearbox-chat binary and use it (and report its peak RSS)");
   port->excludes(spawn);
+  app.add_option("--server-args", options.server_args,
+                 "more arguments for the spawned server, space-separated (e.g. \"--threads 2\")")
+      ->needs(spawn);
   app.add_option("--clients", options.clients, "clients to connect")->check(CLI::Range(1L, 1000000L))->capture_default_str();
   app.add_option("--talkers", options.talkers, "clients that send (default: min(clients, 100))")->check(CLI::Range(0L, 1000000L));
   app.add_option("--messages", options.messages, "messages each talker sends")->check(CLI::Range(0L, 60000L))->capture_default_str();

@@ -30,11 +30,12 @@
 // Also here: awaiting a Future from either pool, and so to_thread.
 // Also gather / when_any / as_completed / TaskGroup: children end on any worker and tell
 // their parent from there.
-// timeout() works too (its limit kept by a watchdog task), and so do sockets, pipes and
-// subprocesses (a descriptor is registered with the worker that first uses it; its
-// readiness wakes the waiting task wherever it runs).
-// Not yet on this flavor (issue 13, next steps): SignalSet, and the HTTP client. Using one of them from a runtime task throws std::logic_error naming it,
-// never races.
+// timeout() works too (its limit a timer disarmed from any worker), and so do sockets,
+// pipes and subprocesses (a descriptor is registered with the worker that first uses it;
+// its readiness wakes the waiting task wherever it runs), SignalSet (made in the thread
+// that calls run(); see os/signal.hpp) and http::Server.
+// Not yet on this flavor (issue 13, next steps): the HTTP client. Using it from a runtime
+// task throws std::logic_error naming it, never races.
 //
 // Thread-safety: run(), spawn() and stats() may be called from any thread. run() must not
 // be called from one of this runtime's own workers (it would block a worker).

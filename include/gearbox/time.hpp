@@ -13,6 +13,7 @@
 #include <coroutine>
 
 #include <gearbox/detail/awaitable_traits.hpp>
+#include <gearbox/detail/shared_deadline.hpp>
 #include <gearbox/detail/task_core.hpp>
 #include <gearbox/detail/timer_node.hpp>
 #include <gearbox/error.hpp>
@@ -114,24 +115,6 @@ private:
   bool m_expired = false;
 };
 
-// timeout()'s limit on a Runtime: a watchdog task that sleeps until the deadline, then
-// cancels the target. (A Deadline's timer belongs to the worker that armed it and can be
-// cancelled only there, but the caller may resume on another worker; a sleeping task can
-// be cancelled from anywhere.) `expired` is read once the watchdog has been joined.
-// Its sleep reports a cancellation (the target ended first) instead of throwing it: a
-// throw costs microseconds, and a timeout that does not expire is the common case (one per
-// request in a server's idle read).
-inline Task<void> cancel_at(Clock::time_point deadline, TaskCore* target, bool* expired) {
-  struct WatchdogSleep : SleepAwaiter {
-    using SleepAwaiter::SleepAwaiter;
-    bool await_resume() const noexcept { return cancel_requested(); }  // true: cancelled
-  };
-  WatchdogSleep sleep{deadline};
-  if (co_await sleep) co_return;
-  *expired = true;
-  target->request_cancel();
-}
-
 }  // namespace detail
 
 // Suspends the calling task until `deadline` on the loop's clock.
@@ -152,26 +135,26 @@ template <class Rep, class Period>
 // Runs `task` as a child task with a time limit. If the limit passes first, the child is
 // cancelled, awaited until it has ended, and TimeoutError is thrown. If the child ends
 // first, its result or exception is returned. Cancelling the caller cancels the child.
-// On a Loop the limit is a timer; on a Runtime, a watchdog task (detail::cancel_at) that
-// is cancelled and joined before timeout() returns, so nothing outlives the call.
+// On a Loop the limit is a timer; on a Runtime, a timer that may be disarmed from another
+// worker (detail::SharedDeadline), disarmed before timeout() returns, and the child starts
+// at once on the caller's worker (no queueing, no wake-up of another worker).
 template <class T, class Rep, class Period>
 Task<T> timeout(std::chrono::duration<Rep, Period> limit, Task<T> task) {
   Loop& loop = Loop::current_or_throw();
   const Clock::time_point deadline_at = loop.now() + std::chrono::ceil<Clock::duration>(limit);
-  JoinHandle<T> child = loop.spawn(std::move(task));
-  if (!detail::current_core_or_throw().shared()) {
-    detail::Deadline deadline{loop, *child.core(), deadline_at};
-    if (co_await detail::JoinWait{*child.core()}) throw Cancelled{};
-    if (deadline.expired() && detail::is_cancellation(child.core()->exception())) throw TimeoutError{};
+  if (detail::current_core_or_throw().shared()) {
+    JoinHandle<T> child = loop.spawn(std::move(task), Start::eager);
+    detail::SharedDeadline::Scope limit{loop, *child.core(), deadline_at};
+    const bool cancelled = co_await detail::JoinWait{*child.core()};
+    const bool expired = limit.finish();
+    if (cancelled) throw Cancelled{};
+    if (expired && detail::is_cancellation(child.core()->exception())) throw TimeoutError{};
     co_return child.result();
   }
-  bool expired = false;
-  JoinHandle<void> watchdog = loop.spawn(detail::cancel_at(deadline_at, child.core(), &expired));
-  const bool cancelled = co_await detail::JoinWait{*child.core()};
-  watchdog.cancel();
-  (void)co_await detail::JoinWait{*watchdog.core()};  // a join: it waits even when cancelled
-  if (cancelled) throw Cancelled{};
-  if (expired && detail::is_cancellation(child.core()->exception())) throw TimeoutError{};
+  JoinHandle<T> child = loop.spawn(std::move(task));
+  detail::Deadline deadline{loop, *child.core(), deadline_at};
+  if (co_await detail::JoinWait{*child.core()}) throw Cancelled{};
+  if (deadline.expired() && detail::is_cancellation(child.core()->exception())) throw TimeoutError{};
   co_return child.result();
 }
 

@@ -24,16 +24,13 @@
 
 #include <gtest/gtest.h>
 
+#include "support/runtime_threads.hpp"
+
 namespace gb = gearbox;
 
 namespace {
 
-class RuntimeCombinators : public testing::TestWithParam<unsigned> {
-protected:
-  gb::Runtime rt{{.threads = GetParam()}};
-};
-
-std::string threads_name(const testing::TestParamInfo<unsigned>& info) { return "threads_" + std::to_string(info.param); }
+class RuntimeCombinators : public gearbox_test::OnRuntimeThreads {};
 
 // Children in flight right now, and the most ever seen.
 struct Census {
@@ -275,6 +272,6 @@ TEST_P(RuntimeCombinators, cancelling_nested_gathers_at_any_point_leaves_nothing
   EXPECT_EQ(rt.live_tasks(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeCombinators, testing::Values(1u, 2u, 4u, 8u), threads_name);
+INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeCombinators, gearbox_test::runtime_threads(), gearbox_test::threads_name);
 
 }  // namespace

@@ -28,17 +28,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/runtime_threads.hpp"
+
 namespace gb = gearbox;
 using namespace std::chrono_literals;
 
 namespace {
 
-class RuntimeNet : public testing::TestWithParam<unsigned> {
-protected:
-  gb::Runtime rt{{.threads = GetParam()}};
-};
-
-std::string threads_name(const testing::TestParamInfo<unsigned>& info) { return "threads_" + std::to_string(info.param); }
+class RuntimeNet : public gearbox_test::OnRuntimeThreads {};
 
 gb::Task<void> echo(gb::net::TcpStream stream) {
   char buffer[4096];
@@ -195,6 +192,6 @@ gb::Task<int> run_true() {
 
 TEST_P(RuntimeNet, a_subprocess_is_waited_for_from_a_worker) { EXPECT_EQ(rt.run(run_true()), 3); }
 
-INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeNet, testing::Values(1u, 2u, 4u, 8u), threads_name);
+INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeNet, gearbox_test::runtime_threads(), gearbox_test::threads_name);
 
 }  // namespace

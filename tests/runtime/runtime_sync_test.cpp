@@ -29,16 +29,13 @@
 
 #include <gtest/gtest.h>
 
+#include "support/runtime_threads.hpp"
+
 namespace gb = gearbox;
 
 namespace {
 
-class RuntimeSync : public testing::TestWithParam<unsigned> {
-protected:
-  gb::Runtime rt{{.threads = GetParam()}};
-};
-
-std::string threads_name(const testing::TestParamInfo<unsigned>& info) { return "threads_" + std::to_string(info.param); }
+class RuntimeSync : public gearbox_test::OnRuntimeThreads {};
 
 template <class T>
 gb::Task<void> join_all(std::vector<gb::JoinHandle<T>> handles) {
@@ -424,6 +421,6 @@ TEST_P(RuntimeSync, selects_cancelled_while_values_arrive_lose_no_value) {
   EXPECT_EQ(tally.delivered_other_than_once(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeSync, testing::Values(1u, 2u, 4u, 8u), threads_name);
+INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeSync, gearbox_test::runtime_threads(), gearbox_test::threads_name);
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include <gtest/gtest.h>
 
 #include "support/hang_guard.hpp"
+#include "support/runtime_threads.hpp"
 #include "support/lifetimes.hpp"
 
 namespace gb = gearbox;
@@ -84,8 +85,6 @@ bool wait_until_idle(const gb::Runtime& rt) {
 }
 
 class RuntimeThreads : public testing::TestWithParam<unsigned> {};
-
-std::string threads_name(const testing::TestParamInfo<unsigned>& info) { return "threads_" + std::to_string(info.param); }
 
 TEST_P(RuntimeThreads, run_returns_the_result_of_its_task) {
   gb::Runtime rt{{.threads = GetParam()}};
@@ -306,7 +305,7 @@ TEST_P(RuntimeThreads, failures_nobody_awaits_reach_the_handler) {
   EXPECT_EQ(messages.front(), "nobody awaits me");
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeThreads, testing::Values(1u, 2u, 4u, 8u), threads_name);
+INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeThreads, gearbox_test::runtime_threads(), gearbox_test::threads_name);
 
 // ---- what only several workers can show -------------------------------------------------
 

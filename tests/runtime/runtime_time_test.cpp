@@ -1,5 +1,5 @@
-// timeout() on gb::Runtime: the limit is kept by a watchdog task (a timer belongs to the
-// worker that armed it, and the caller may resume on another), so these tests check what
+// timeout() on gb::Runtime: the limit is a SharedDeadline (a timer armed on the caller's
+// worker that may be disarmed from another, as the caller may resume there), so these tests check what
 // users see: a result in time, TimeoutError after the child has ended, Cancelled for a
 // cancelled caller, and nothing left behind (live tasks, destructors), over 1, 2, 4 and 8
 // workers. Outcomes only: the limits are either far above or far below the work.
@@ -20,17 +20,14 @@
 
 #include <gtest/gtest.h>
 
+#include "support/runtime_threads.hpp"
+
 namespace gb = gearbox;
 using namespace std::chrono_literals;
 
 namespace {
 
-class RuntimeTime : public testing::TestWithParam<unsigned> {
-protected:
-  gb::Runtime rt{{.threads = GetParam()}};
-};
-
-std::string threads_name(const testing::TestParamInfo<unsigned>& info) { return "threads_" + std::to_string(info.param); }
+class RuntimeTime : public gearbox_test::OnRuntimeThreads {};
 
 struct Alive {
   explicit Alive(std::atomic<int>& count) : m_count(&count) { count.fetch_add(1); }
@@ -95,7 +92,7 @@ gb::Task<int> cancel_a_caller_in_timeout(std::atomic<int>& alive) {
   co_return 0;
 }
 
-TEST_P(RuntimeTime, cancelling_the_caller_cancels_the_child_and_the_watchdog) {
+TEST_P(RuntimeTime, cancelling_the_caller_cancels_the_child_and_disarms_its_limit) {
   std::atomic<int> alive{0};
   EXPECT_EQ(rt.run(cancel_a_caller_in_timeout(alive)), 1);
   EXPECT_EQ(rt.live_tasks(), 0u);
@@ -153,6 +150,6 @@ TEST_P(RuntimeTime, timeouts_racing_their_childs_end_always_give_one_outcome_and
   EXPECT_EQ(rt.live_tasks(), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeTime, testing::Values(1u, 2u, 4u, 8u), threads_name);
+INSTANTIATE_TEST_SUITE_P(Runtime, RuntimeTime, gearbox_test::runtime_threads(), gearbox_test::threads_name);
 
 }  // namespace

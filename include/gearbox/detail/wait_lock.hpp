@@ -37,11 +37,6 @@ public:
     if (m_locked.exchange(true, std::memory_order_acquire)) [[unlikely]]
       lock_contended();
   }
-  bool try_lock() noexcept {
-    if (t_exclusive_loop_thread) return true;
-    // Memory ordering: as lock(). The relaxed load first keeps a busy lock's line shared.
-    return !m_locked.load(std::memory_order_relaxed) && !m_locked.exchange(true, std::memory_order_acquire);
-  }
   // Memory ordering: release, publishing the holder's writes to the next lock().
   void unlock() noexcept {
     if (t_exclusive_loop_thread) return;
