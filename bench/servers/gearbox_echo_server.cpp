@@ -12,18 +12,17 @@
 // peers (bench/peers/asio, bench/peers/uv) speak the same protocol; gearbox-bench drives
 // all of them with the same load (bench/harness/echo_load.hpp).
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include <gearbox/gearbox.hpp>
+
+#include "server_options.hpp"
 
 namespace gb = gearbox;
 namespace net = gearbox::net;
@@ -84,37 +83,18 @@ gb::Task<int> serve(int port, gb::os::SignalSet& stop_signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  int threads = 1;
-  for (int i = 1; i < argc; ++i) {
-    const bool is_port = std::strcmp(argv[i], "--port") == 0;
-    if ((is_port || std::strcmp(argv[i], "--threads") == 0) && i + 1 < argc) {
-      char* end = nullptr;
-      const long value = std::strtol(argv[++i], &end, 10);
-      const bool valid = *end == '\0' && (is_port ? value >= 0 && value <= 65535 : value >= 1 && value <= 1024);
-      if (!valid) {
-        std::fprintf(stderr, "usage: %s [--port P] [--threads T]\n", argv[0]);
-        return 2;
-      }
-      (is_port ? port : threads) = static_cast<int>(value);
-    } else {
-      std::fprintf(stderr, "usage: %s [--port P] [--threads T]\n", argv[0]);
-      return 2;
-    }
-  }
+  // The peers' command line (bench/peers/common): exit 2 on anything else.
+  const gearbox_peer::ServerOptions options =
+      gearbox_peer::parse_server_options(argc, argv, "gearbox-echo-server [--port P] [--threads T]");
   try {
     // Blocked for the whole life of the process, not just the SignalSet's: the harness
     // closes stdin and sends SIGTERM at once, and a SIGTERM that comes after the server
     // began to stop on end of file must stay pending, not turn a clean exit into a kill.
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    gearbox_peer::block_stop_signals();
     gb::os::SignalSet stop_signals{SIGTERM, SIGINT};
-    if (threads == 1) return gb::run(serve(port, stop_signals));
-    gb::Runtime runtime({.threads = static_cast<unsigned>(threads)});
-    return runtime.run(serve(port, stop_signals));
+    if (options.threads == 1) return gb::run(serve(options.port, stop_signals));
+    gb::Runtime runtime({.threads = static_cast<unsigned>(options.threads)});
+    return runtime.run(serve(options.port, stop_signals));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gearbox-echo-server: %s\n", e.what());
     return 1;

@@ -134,15 +134,13 @@ ServerStats Server::stats() const noexcept {
 }
 
 Task<void> Server::serve(net::TcpListener& listener) {
+  bool stopped_already;
   {
-    std::lock_guard lock(m_mutex);
-    m_listener = &listener;
+    std::lock_guard lock(m_mutex);  // stop() sets m_stopping before it takes the mutex
+    stopped_already = stopping();
+    if (!stopped_already) m_listener = &listener;
   }
-  if (stopping()) {
-    {
-      std::lock_guard lock(m_mutex);
-      m_listener = nullptr;
-    }
+  if (stopped_already) {
     listener.close();
     co_return;
   }
