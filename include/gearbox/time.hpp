@@ -58,9 +58,6 @@ public:
     if (m_core->cancel_requested()) throw Cancelled{};
   }
 
-protected:
-  bool cancel_requested() const noexcept { return m_core->cancel_requested(); }
-
 private:
   static void on_fire(TimerNode* timer) noexcept { static_cast<SleepAwaiter*>(timer)->m_core->wake(); }
   static void on_cancel(CancelSlot* slot) noexcept {
