@@ -8,9 +8,12 @@
 // scheme. The result is the number of deliveries, checked against
 // talkers * 10 * (n - 1). Figures in `extra`: messages and deliveries per second, p50 /
 // p99 delivery latency, the server's peak RSS (VmHWM), the time to connect everyone.
-// The peer: bin/peer-go-chat_server (bench/peers/go/chat_server.go: the same protocol, a
-// goroutine per client, GOMAXPROCS=1 as gearbox-chat's one loop), spawned by the same
-// load generator, so both servers face the very same clients and checks.
+// The server runs on --threads T (default 1: gearbox-chat on one loop; more: on a
+// gb::Runtime of T workers). The peer: bin/peer-go-chat_server (bench/peers/go/
+// chat_server.go: the same protocol, a goroutine per client, GOMAXPROCS = T), spawned by
+// the same load generator, so both servers face the very same clients and checks. On 2
+// cores a 2-thread server competes with the load generator for them, every peer alike:
+// nothing is pinned.
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -68,16 +71,20 @@ std::vector<Benchmark> chat_benchmarks() {
   return {
       Benchmark{
           .name = "chat_10k",
-          .description = "chat server (examples/02_chat), n clients, 100 talkers x 10 messages: deliveries/s, p99, server RSS",
+          .description = "chat server (examples/02_chat) on --threads T (default 1), n clients, 100 talkers x 10 messages: deliveries/s, p99, server RSS",
           .default_n = 10000,
           .valid_n = [](long n) { return n >= 2 && n <= 100000; },
           .expected = [](long n) { return nlohmann::json(talkers_for(n) * k_messages * (n - 1)); },
-          .run = [](const BenchArgs& args) { return run_chat(args, {"gearbox", {(executable_dir() / "gearbox-chat").string()}}); },
+          .run =
+              [](const BenchArgs& args) {
+                return run_chat(args, {"gearbox", {(executable_dir() / "gearbox-chat").string(), "--threads",
+                                                   std::to_string(args.threads)}});
+              },
           .peer_args = {},
           .peer_name = "chat",
-          .default_threads = 0,
+          .default_threads = 1,
           .server_peers = {"go"},
-          .threaded_server_peers = {},
+          .threaded_server_peers = {"go"},
           .drive_server =
               [](const BenchArgs& args, const PeerSpec& server) {
                 const BenchRun run = run_chat(args, server);

@@ -1,9 +1,12 @@
 #include "chat_server.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cctype>
 #include <exception>
 #include <optional>
+#include <shared_mutex>
 #include <utility>
 
 #include <gearbox/error.hpp>
@@ -11,6 +14,7 @@
 #include <gearbox/loop.hpp>
 #include <gearbox/net/buffered_reader.hpp>
 #include <gearbox/sync/event.hpp>
+#include <gearbox/sync/spin_lock.hpp>
 #include <gearbox/task_group.hpp>
 #include <gearbox/time.hpp>
 
@@ -22,7 +26,7 @@ constexpr std::size_t k_not_member = static_cast<std::size_t>(-1);
 // A drained queue keeps this many slots; a bigger one (after a burst) is freed, so an
 // idle client costs no queue memory beyond it.
 constexpr std::size_t k_queue_keep = 16;
-// The writer's batch buffer is freed when the queue drains if it grew beyond this.
+// The writer keeps its batch buffer between writes up to this size.
 constexpr std::size_t k_batch_keep = 4096;
 // What one queued line costs a client besides its text (its slot in the queue), counted
 // against max_queued_bytes so that the bound holds for memory, not only for text.
@@ -43,37 +47,83 @@ std::string_view trim(std::string_view text) {
 }  // namespace
 
 // One connection. Lives in its session's coroutine frame; the reader and writer tasks
-// refer to it and have ended before the session does.
+// refer to it and have ended before the session does, and it has left the room (so no
+// other task can reach it) before that.
 struct ChatServer::Client {
-  net::TcpStream stream;
-  std::string nick;
-  std::string key;                         // lower(nick): the key in m_by_nick
-  std::size_t member_index = k_not_member;  // position in m_members, while a member
-
-  // Outgoing lines: [head, size) not yet taken by the writer. queued_bytes also counts
-  // the batch the writer is writing now.
-  std::vector<Message> queue;
-  std::size_t head = 0;
-  std::size_t queued_bytes = 0;
-  Event wake;            // set when the writer has something to do
+  // First, together: what every broadcast touches, in as few cache lines as can be (a
+  // broadcast visits every client's).
+  // Under `lock`: outgoing lines not yet taken by the writer, and their cost; queued_bytes
+  // also counts what the writer is writing now.
+  SpinLock lock;
   bool closing = false;  // no more lines are queued: the writer writes what is left and ends
-  bool dropped = false;  // disconnected for passing max_queued_bytes
-  bool quit = false;     // said /quit
-  std::string leave_reason;
+  std::size_t queued_bytes = 0;
+  std::vector<Message> queue;
+  std::string leave_reason;  // under `lock`; the first reason given wins
 
-  JoinHandle<void> reader;
+  // Set when the writer may have something to do. The writer clears it before it looks
+  // at the queue, so a line queued after that look sets it again: no wake-up is lost.
+  Event wake;
+
+  net::TcpStream stream;
+  // Under the room lock (its own reader reads nick without it: only it renames itself).
+  std::string nick;
+  std::string key;                          // lower(nick): the key in m_by_nick
+  std::size_t member_index = k_not_member;  // position in m_members, while a member
+  bool quit = false;                        // said /quit (the reader's own)
+
+  JoinHandle<void> reader;  // the session's own
   JoinHandle<void> writer;
+
+  void set_leave_reason(std::string_view reason) {
+    std::lock_guard guard{lock};
+    if (leave_reason.empty()) leave_reason = reason;
+  }
+  std::string reason() {
+    std::lock_guard guard{lock};
+    return leave_reason;
+  }
+  void close_queue() {
+    {
+      std::lock_guard guard{lock};
+      closing = true;
+    }
+    wake.set();
+  }
 };
 
 ChatServer::ChatServer(ChatOptions options) : m_options(std::move(options)) {}
 
 ChatServer::~ChatServer() = default;
 
-Task<void> ChatServer::run(net::TcpListener& listener) {
+ChatStats ChatServer::stats() const noexcept {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  return {.accepted = m_accepted.load(relaxed),
+          .peak_clients = m_peak_clients.load(relaxed),
+          .lines_received = m_lines_received.load(relaxed),
+          .messages_broadcast = m_messages_broadcast.load(relaxed),
+          .deliveries = m_deliveries.load(relaxed),
+          .bytes_written = m_bytes_written.load(relaxed),
+          .writes = m_writes.load(relaxed),
+          .error_replies = m_error_replies.load(relaxed),
+          .dropped_slow = m_dropped_slow.load(relaxed),
+          .disconnected = m_disconnected.load(relaxed)};
+}
+
+std::size_t ChatServer::clients() const {
+  std::shared_lock room{m_room};
+  return m_members.size();
+}
+
+bool ChatServer::attach_listener(net::TcpListener& listener) {
+  std::unique_lock room{m_room};
+  if (stopping()) return false;
   m_listener = &listener;
-  if (m_stopping) {
+  return true;
+}
+
+Task<void> ChatServer::run(net::TcpListener& listener) {
+  if (!attach_listener(listener)) {
     listener.close();
-    m_listener = nullptr;
     co_return;
   }
   TaskGroup sessions;
@@ -81,13 +131,13 @@ Task<void> ChatServer::run(net::TcpListener& listener) {
   bool cancelled = false;
   std::uint64_t backoffs_seen = 0;
   try {
-    while (!m_stopping) {
+    while (!stopping()) {
       net::TcpStream stream = co_await listener.accept();
-      if (m_stopping) break;  // closes the stream
-      ++m_stats.accepted;
+      if (stopping()) break;  // closes the stream
+      bump(m_accepted);
       if (listener.accept_backoffs() > backoffs_seen) {
         backoffs_seen = listener.accept_backoffs();
-        log("out of file descriptors at " + std::to_string(m_members.size()) +
+        log("out of file descriptors at " + std::to_string(clients()) +
             " clients: new clients wait until some leave (raise the limit with ulimit -n)");
       }
       sessions.spawn(session(std::move(stream)));
@@ -95,35 +145,58 @@ Task<void> ChatServer::run(net::TcpListener& listener) {
   } catch (const Cancelled&) {
     cancelled = true;
   } catch (const IoError&) {
-    if (!m_stopping) failure = std::current_exception();  // else: stop() closed the listener
+    if (!stopping()) failure = std::current_exception();  // else: stop() shut the listener down
   }
   if (failure || cancelled) stop();
-  m_listener = nullptr;  // closed
+  {
+    std::unique_lock room{m_room};  // stop() no longer reaches the listener
+    m_listener = nullptr;
+  }
+  listener.close();
   // Cancelled, join() cancels every session, waits for them and rethrows Cancelled.
   co_await sessions.join();
   if (failure) std::rethrow_exception(failure);
 }
 
 void ChatServer::stop(std::string_view goodbye) {
-  if (m_stopping) return;
-  m_stopping = true;
-  if (m_listener) m_listener->close();
+  if (m_stopping.exchange(true, std::memory_order_acq_rel)) return;
   auto message = std::make_shared<const std::string>(std::string(goodbye) + "\n");
+  std::unique_lock room{m_room};
+  // Shut down, not closed: see Thread-safety in the header. A shut-down listener fails
+  // its accept; run() then closes it.
+  if (m_listener) ::shutdown(m_listener->native_handle(), SHUT_RD);
   for (Client* client : m_members) {
     enqueue(*client, message);
-    client->reader.cancel();  // the session then flushes the queue and closes
+    client->set_leave_reason("server stopping");
+    client->close_queue();  // the goodbye is its last line
+    // Its reader sees end of stream (after any bytes already received) and ends; the
+    // session then lets the writer finish and closes.
+    ::shutdown(client->stream.native_handle(), SHUT_RD);
   }
-  process_drops();
+  process_drops_locked();
+}
+
+bool ChatServer::enter(Client& client) {
+  std::unique_lock room{m_room};
+  if (stopping()) return false;
+  join(client);
+  process_drops_locked();
+  return true;
+}
+
+void ChatServer::exit(Client& client) {
+  std::unique_lock room{m_room};
+  leave(client, client.reason());
+  process_drops_locked();
 }
 
 Task<void> ChatServer::session(net::TcpStream stream) {
   Client client;
   client.stream = std::move(stream);
+  if (!enter(client)) co_return;  // stopping: the stream closes
   Loop& loop = Loop::current_or_throw();
-  join(client);
   client.writer = loop.spawn(write_loop(client));
   client.reader = loop.spawn(read_loop(client));
-  if (m_stopping) client.reader.cancel();
 
   bool cancelled = false;
   try {
@@ -133,9 +206,8 @@ Task<void> ChatServer::session(net::TcpStream stream) {
   } catch (const std::exception& e) {
     log("client " + client.nick + ": reader failed: " + e.what());
   }
-  leave(client, client.leave_reason);
-  client.closing = true;
-  client.wake.set();
+  exit(client);
+  client.close_queue();
   try {
     // The writer writes what is still queued ("* bye", the goodbye), then ends. A client
     // that does not read gets close_grace to take it; then it is closed regardless.
@@ -146,7 +218,7 @@ Task<void> ChatServer::session(net::TcpStream stream) {
   } catch (const std::exception& e) {
     log("client " + client.nick + ": writer failed: " + e.what());
   }
-  client.stream.close();
+  client.stream.close();  // the reader and the writer have ended
   if (cancelled) throw Cancelled{};
 }
 
@@ -157,101 +229,130 @@ Task<void> ChatServer::read_loop(Client& client) {
   net::BufferedReader reader{client.stream, {.max_line = m_options.max_line + 1, .read_size = m_options.read_size}};
   const std::string too_long = "! line too long (the limit is " + std::to_string(m_options.max_line) + " bytes)";
   try {
-    for (;;) {
+    while (!stopping()) {
       std::optional<std::string_view> line;
       try {
         line = co_await reader.read_line();
       } catch (const LineTooLong&) {
-        ++m_stats.lines_received;
-        ++m_stats.error_replies;
+        bump(m_lines_received);
+        bump(m_error_replies);
         reply(client, too_long);  // the reader skips the rest of that line
         continue;
       }
       if (!line) {
-        if (client.leave_reason.empty()) client.leave_reason = "left";
+        client.set_leave_reason("left");
         co_return;
       }
-      ++m_stats.lines_received;
+      bump(m_lines_received);
       if (line->size() > m_options.max_line) {
-        ++m_stats.error_replies;
+        bump(m_error_replies);
         reply(client, too_long);
         continue;
       }
       handle_line(client, *line);
-      if (client.quit || client.closing) co_return;
+      if (client.quit) co_return;
     }
   } catch (const Cancelled&) {
-    if (client.leave_reason.empty()) client.leave_reason = "server stopping";
-    co_return;  // stop(): the session says goodbye
+    client.set_leave_reason("server stopping");
+    co_return;  // run() was cancelled: the session ends
   } catch (const UnexpectedEof&) {
-    if (client.leave_reason.empty()) client.leave_reason = "connection lost mid-line";
+    client.set_leave_reason("connection lost mid-line");
   } catch (const IoError& e) {
-    if (client.leave_reason.empty()) client.leave_reason = std::string("connection lost: ") + e.what();
+    client.set_leave_reason(std::string("connection lost: ") + e.what());
   }
 }
 
 Task<void> ChatServer::write_loop(Client& client) {
+  // Swapped with the client's queue: the writer writes a whole queue while the room
+  // appends to the other one. Both keep their capacity while lines keep coming.
+  std::vector<Message> writing;
+  // Lines copied together into one write of up to write_batch bytes. Measured against
+  // handing the kernel the lines themselves (one writev, no copy): lines are tens of
+  // bytes, and the kernel's per-piece cost made that 15% slower at 10,000 clients.
   std::string batch;
   try {
     for (;;) {
-      if (client.head == client.queue.size()) {
-        client.queue.clear();
-        client.head = 0;
-        if (client.queue.capacity() > k_queue_keep) client.queue.shrink_to_fit();
-        if (batch.capacity() > k_batch_keep) std::string().swap(batch);
-        if (client.closing) break;
-        client.wake.clear();
+      client.wake.clear();  // before looking: see Client::wake
+      bool idle = false;
+      bool done = false;
+      std::vector<Message> spare;  // freed after the lock
+      {
+        std::lock_guard guard{client.lock};
+        if (!client.queue.empty()) {
+          writing.swap(client.queue);
+        } else {
+          idle = true;
+          done = client.closing;
+          // Drained: a burst's slots are freed, so an idle client costs no more than this.
+          if (client.queue.capacity() > k_queue_keep) spare.swap(client.queue);
+        }
+      }
+      if (done) break;
+      if (idle) {
+        if (writing.capacity() > k_queue_keep) std::vector<Message>().swap(writing);
         co_await client.wake.wait();
+        // Let the broadcasts that are running now queue their lines too before writing:
+        // on a Runtime another worker would otherwise write each line as it comes, one
+        // system call each (measured at 2 threads, 10,000 clients: 5.7x the writes, and
+        // 0.6x the deliveries per second).
+        co_await yield_now();
         continue;
       }
       std::size_t bytes = 0;
-      std::size_t lines = 0;
-      if (client.queue.size() - client.head == 1 || client.queue[client.head]->size() >= m_options.write_batch) {
-        const Message message = std::move(client.queue[client.head++]);  // alive until written
-        bytes = message->size();
-        lines = 1;
-        co_await client.stream.write_all(*message);
-      } else {
-        batch.clear();
-        while (client.head < client.queue.size() &&
-               (batch.empty() || batch.size() + client.queue[client.head]->size() <= m_options.write_batch)) {
-          batch += *client.queue[client.head];
-          client.queue[client.head++].reset();
-          ++lines;
+      for (std::size_t next = 0; next < writing.size();) {
+        if (writing[next]->size() >= m_options.write_batch || next + 1 == writing.size()) {
+          co_await client.stream.write_all(*writing[next]);  // alive in `writing` meanwhile
+          bytes += writing[next++]->size();
+          continue;
         }
-        bytes = batch.size();
+        batch.clear();
+        while (next < writing.size() && (batch.empty() || batch.size() + writing[next]->size() <= m_options.write_batch))
+          batch += *writing[next++];
         co_await client.stream.write_all(batch);
+        bytes += batch.size();
       }
-      client.queued_bytes -= std::min(bytes + lines * k_slot_bytes, client.queued_bytes);
-      m_stats.bytes_written += bytes;
-      ++m_stats.writes;
-      // Under a steady flow the queue may never drain: drop the taken slots now and then.
-      if (client.head >= 64 && client.head * 2 >= client.queue.size()) {
-        client.queue.erase(client.queue.begin(), client.queue.begin() + static_cast<std::ptrdiff_t>(client.head));
-        client.head = 0;
+      const std::size_t cost = bytes + writing.size() * k_slot_bytes;
+      writing.clear();
+      // A big batch buffer is not kept between writes: 10,000 of them would be 640 MB.
+      if (batch.capacity() > k_batch_keep) std::string().swap(batch);
+      {
+        std::lock_guard guard{client.lock};
+        client.queued_bytes -= std::min(cost, client.queued_bytes);
       }
+      bump(m_bytes_written, bytes);
+      bump(m_writes);
     }
     client.stream.shutdown_write();  // a clean end of stream after the last line
   } catch (const IoError& e) {
-    // The peer is gone (EPIPE, ECONNRESET) or the stream was closed (a drop): stop the
-    // reader too, and take no more lines.
-    if (client.leave_reason.empty()) client.leave_reason = std::string("connection lost: ") + e.what();
-    client.closing = true;
-    client.queue.clear();
-    client.head = 0;
-    client.queued_bytes = 0;
-    client.stream.close();
+    // The peer is gone (EPIPE, ECONNRESET) or the stream was shut down (a drop): take no
+    // more lines, and end the reader too.
+    client.set_leave_reason(std::string("connection lost: ") + e.what());
+    {
+      std::lock_guard guard{client.lock};
+      client.closing = true;
+      client.queue.clear();
+      client.queued_bytes = 0;
+    }
+    try {
+      client.stream.shutdown();
+    } catch (const IoError&) {
+    }
   }
 }
 
 void ChatServer::handle_line(Client& client, std::string_view line) {
   if (line.empty()) return;
   if (line.front() != '/') {
-    ++m_stats.messages_broadcast;
+    bump(m_messages_broadcast);
     std::string text;
     text.reserve(client.nick.size() + 2 + line.size() + 1);
     text.append(client.nick).append(": ").append(line).push_back('\n');
-    broadcast(std::make_shared<const std::string>(std::move(text)), &client);
+    const Message message = std::make_shared<const std::string>(std::move(text));
+    {
+      std::shared_lock room{m_room};
+      broadcast(message, &client);
+    }
+    process_drops_if_any();
     return;
   }
   const std::size_t space = line.find(' ');
@@ -264,9 +365,9 @@ void ChatServer::handle_line(Client& client, std::string_view line) {
   } else if (command == "/quit") {
     reply(client, "* bye");
     client.quit = true;
-    client.leave_reason = "quit";
+    client.set_leave_reason("quit");
   } else {
-    ++m_stats.error_replies;
+    bump(m_error_replies);
     std::string_view shown = line.substr(0, std::min(space, std::size_t{32}));
     reply(client, "! unknown command: " + std::string(shown) + " (commands: /nick NAME, /who, /quit)");
   }
@@ -281,37 +382,43 @@ bool ChatServer::valid_nick(std::string_view name) const {
 
 void ChatServer::handle_nick(Client& client, std::string_view name) {
   if (!valid_nick(name)) {
-    ++m_stats.error_replies;
+    bump(m_error_replies);
     reply(client, "! invalid nick: use 1 to " + std::to_string(m_options.max_nick) + " of A-Z a-z 0-9 _ -");
     return;
   }
   std::string key = lower(name);
+  std::unique_lock room{m_room};  // the check and the rename are one step
   if (auto found = m_by_nick.find(key); found != m_by_nick.end() && found->second != &client) {
-    ++m_stats.error_replies;
-    reply(client, "! nick taken: " + std::string(name));
-    return;
+    bump(m_error_replies);
+    enqueue(client, std::make_shared<const std::string>("! nick taken: " + std::string(name) + "\n"));
+  } else {
+    std::string old = std::exchange(client.nick, std::string(name));
+    if (client.member_index != k_not_member) {
+      m_by_nick.erase(client.key);
+      m_by_nick.emplace(key, &client);
+    }
+    client.key = std::move(key);
+    enqueue(client, std::make_shared<const std::string>("* you are now " + client.nick + "\n"));
+    if (old != client.nick) announce("* " + old + " is now " + client.nick, &client);
   }
-  std::string old = std::exchange(client.nick, std::string(name));
-  if (client.member_index != k_not_member) {
-    m_by_nick.erase(client.key);
-    m_by_nick.emplace(key, &client);
-  }
-  client.key = std::move(key);
-  reply(client, "* you are now " + client.nick);
-  if (old != client.nick) announce("* " + old + " is now " + client.nick, &client);
+  process_drops_locked();
 }
 
 void ChatServer::handle_who(Client& client) {
-  std::string text = "* " + std::to_string(m_members.size()) + " online: ";
-  std::vector<const std::string*> names;
-  names.reserve(std::min(m_members.size(), k_who_max));
-  for (const Client* member : m_members) {
-    if (names.size() == k_who_max) break;
-    names.push_back(&member->nick);
+  std::string text;
+  {
+    std::shared_lock room{m_room};
+    text = "* " + std::to_string(m_members.size()) + " online: ";
+    std::vector<const std::string*> names;
+    names.reserve(std::min(m_members.size(), k_who_max));
+    for (const Client* member : m_members) {
+      if (names.size() == k_who_max) break;
+      names.push_back(&member->nick);
+    }
+    std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+    for (std::size_t i = 0; i < names.size(); ++i) text.append(i ? ", " : "").append(*names[i]);
+    if (m_members.size() > names.size()) text += ", and " + std::to_string(m_members.size() - names.size()) + " more";
   }
-  std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
-  for (std::size_t i = 0; i < names.size(); ++i) text.append(i ? ", " : "").append(*names[i]);
-  if (m_members.size() > names.size()) text += ", and " + std::to_string(m_members.size() - names.size()) + " more";
   reply(client, std::move(text));
 }
 
@@ -321,21 +428,28 @@ void ChatServer::join(Client& client) {
   client.member_index = m_members.size();
   m_members.push_back(&client);
   m_by_nick.emplace(client.key, &client);
-  m_stats.peak_clients = std::max<std::uint64_t>(m_stats.peak_clients, m_members.size());
-  reply(client, "* welcome to gearbox chat, you are " + client.nick + " (commands: /nick NAME, /who, /quit)");
+  // Memory ordering: relaxed; joins are serialised by the room lock, so a plain max.
+  if (m_members.size() > m_peak_clients.load(std::memory_order_relaxed))
+    m_peak_clients.store(m_members.size(), std::memory_order_relaxed);
+  enqueue(client, std::make_shared<const std::string>("* welcome to gearbox chat, you are " + client.nick +
+                                                      " (commands: /nick NAME, /who, /quit)\n"));
   if (m_members.size() <= m_options.announce_limit) announce("* " + client.nick + " joined", &client);
 }
 
 void ChatServer::leave(Client& client, std::string_view reason) {
   if (client.member_index == k_not_member) return;
-  const bool announced = !m_stopping && m_members.size() <= m_options.announce_limit;
+  const bool announced = !stopping() && m_members.size() <= m_options.announce_limit;
   Client* last = m_members.back();
   m_members[client.member_index] = last;
   last->member_index = client.member_index;
   m_members.pop_back();
   client.member_index = k_not_member;
   m_by_nick.erase(client.key);
-  ++m_stats.disconnected;
+  {
+    std::lock_guard guard{m_drops_lock};  // it may be over its bound too: it is gone already
+    std::erase(m_pending_drops, &client);
+  }
+  bump(m_disconnected);
   if (announced) {
     std::string text = "* " + client.nick + " left";
     if (!reason.empty() && reason != "left" && reason != "quit") text.append(" (").append(reason).append(")");
@@ -352,8 +466,12 @@ std::string ChatServer::next_guest_nick() {
 
 void ChatServer::reply(Client& client, std::string text) {
   text.push_back('\n');
-  enqueue(client, std::make_shared<const std::string>(std::move(text)));
-  process_drops();
+  const Message message = std::make_shared<const std::string>(std::move(text));
+  {
+    std::shared_lock room{m_room};  // the client may be dropped: that needs it a member
+    enqueue(client, message);
+  }
+  process_drops_if_any();
 }
 
 void ChatServer::announce(std::string text, const Client* except) {
@@ -362,50 +480,81 @@ void ChatServer::announce(std::string text, const Client* except) {
 }
 
 void ChatServer::broadcast(const Message& message, const Client* except) {
+  std::uint64_t delivered = 0;
   for (Client* member : m_members) {
-    if (member != except) enqueue(*member, message);
+    if (member != except && enqueue(*member, message)) ++delivered;
   }
-  process_drops();  // after the loop: a drop changes m_members
+  bump(m_deliveries, delivered);
 }
 
 bool ChatServer::enqueue(Client& client, const Message& message) {
-  if (client.closing) return false;
   const std::size_t cost = message->size() + k_slot_bytes;
-  if (client.queued_bytes + cost > m_options.max_queued_bytes) {
-    schedule_drop(client);
-    return false;
+  // Copied here, then moved into the queue. Copied by push_back itself, g++ reloads the
+  // control block's address from the slot it has just stored to, and that load waits for
+  // the store's cache miss (the slot is cold): 15% of the server's time at 10,000 clients.
+  Message line = message;
+  std::vector<Message> dropped_lines;  // freed after the lock, which is held for no free
+  bool fits = false;
+  bool wake = false;
+  {
+    std::lock_guard guard{client.lock};
+    if (client.closing) return false;
+    fits = client.queued_bytes + cost <= m_options.max_queued_bytes;
+    if (fits) {
+      wake = client.queue.empty();  // else the writer has been woken already (see Client::wake)
+      client.queue.push_back(std::move(line));
+      client.queued_bytes += cost;
+    } else {
+      client.closing = true;  // takes no more lines from now on: dropped
+      dropped_lines.swap(client.queue);
+      client.queued_bytes = 0;
+      if (client.leave_reason.empty()) client.leave_reason = "too slow";
+    }
   }
-  client.queue.push_back(message);
-  client.queued_bytes += cost;
-  ++m_stats.deliveries;
-  client.wake.set();
-  return true;
+  if (fits) {
+    if (wake) client.wake.set();  // the client is alive: the caller holds the room lock
+    return true;
+  }
+  schedule_drop(client);
+  return false;
 }
 
 void ChatServer::schedule_drop(Client& client) {
-  if (client.dropped) return;
-  client.dropped = true;
-  client.closing = true;  // takes no more lines from now on
+  std::lock_guard guard{m_drops_lock};
   m_pending_drops.push_back(&client);
+  m_drops_pending.store(true, std::memory_order_relaxed);
 }
 
-void ChatServer::process_drops() {
+void ChatServer::process_drops_if_any() {
+  if (!m_drops_pending.load(std::memory_order_relaxed)) return;
+  std::unique_lock room{m_room};
+  process_drops_locked();
+}
+
+void ChatServer::process_drops_locked() {
   if (m_dropping) return;  // the outer call takes care of drops that leave() causes
   m_dropping = true;
-  while (!m_pending_drops.empty()) {
-    Client& client = *m_pending_drops.back();
-    m_pending_drops.pop_back();
-    ++m_stats.dropped_slow;
-    log("disconnected " + client.nick + ": too slow (over " + std::to_string(m_options.max_queued_bytes) +
+  for (;;) {
+    Client* client = nullptr;
+    {
+      std::lock_guard guard{m_drops_lock};
+      if (m_pending_drops.empty()) {
+        m_drops_pending.store(false, std::memory_order_relaxed);
+        break;
+      }
+      client = m_pending_drops.back();
+      m_pending_drops.pop_back();
+    }
+    bump(m_dropped_slow);
+    log("disconnected " + client->nick + ": too slow (over " + std::to_string(m_options.max_queued_bytes) +
         " bytes queued)");
-    client.leave_reason = "too slow";
-    leave(client, client.leave_reason);
-    client.queue.clear();
-    client.queue.shrink_to_fit();
-    client.head = 0;
-    client.queued_bytes = 0;
-    client.wake.set();
-    client.stream.close();  // the reader and the writer wake up with EBADF and end
+    leave(*client, "too slow");
+    client->wake.set();
+    // Its reader and writer see the stream end and stop; the session closes it.
+    try {
+      client->stream.shutdown();
+    } catch (const IoError&) {
+    }
   }
   m_dropping = false;
 }

@@ -1,5 +1,6 @@
-// ChatServer: a line-based chat room on one gearbox loop, built to hold 10,000 clients on
-// one thread. Try it with `nc 127.0.0.1 PORT` (see README.md for the protocol).
+// ChatServer: a line-based chat room built to hold 10,000 clients, on one gearbox Loop
+// (one thread) or on a multi-thread Runtime (every core). Try it with `nc 127.0.0.1 PORT`
+// (see README.md for the protocol).
 //
 //   auto listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
 //   gearbox::chat::ChatServer server;
@@ -20,24 +21,38 @@
 //
 // Each client has a reader task, a writer task and a queue of outgoing lines. Broadcast
 // never waits: it appends a shared, immutable copy of the line (one allocation for all
-// recipients) to each queue and wakes the writers, which write whatever has queued up in
-// one write. A client whose queue would pass max_queued_bytes (it stopped reading, or
-// reads slower than the room talks) is disconnected on the spot, with reason "too slow";
-// the others never wait for it and the server's memory stays bounded.
+// recipients) to each queue and wakes the writers, which write whatever has queued up
+// in one write (up to write_batch bytes). A client whose queue would pass
+// max_queued_bytes (it stopped reading, or reads slower than the room talks) is
+// disconnected on the spot, with reason "too slow"; the others never wait for it and the
+// server's memory stays bounded.
 //
 // Joins and leaves are announced while the room has at most announce_limit members:
 // announcing each of N joins to everyone costs O(N^2) lines (5*10^7 for 10,000 clients),
 // so big rooms stay quiet about them, as big IRC channels do.
 //
-// Thread-safety: none. A ChatServer lives on one loop; run() and stop() are called on that
-// loop's thread. Destruction: run() must have returned (or never been called).
+// Thread-safety: run() on a Loop or on a Runtime; on a Runtime the clients' tasks run on
+// every worker. The room (members, nicks) is under a reader-writer lock: messages and
+// /who share it, joins, leaves, renames, drops and stop() take it alone, so each of those
+// is one step that every client sees in the same order. Each client's queue has its own
+// lock, held only to append or to take the whole queue (never across a write). stop(),
+// stats() and clients() may be called from any task or thread. Streams of other clients
+// are only ever shut down, never closed, across tasks: a closed descriptor could be
+// reused by the next accept while its tasks still use the number. Destruction: run()
+// must have returned (or never been called).
+//
+// Memory ordering: the figures are relaxed atomics (counts, read as a snapshot that may
+// mix instants); everything else is ordered by the room lock and the queues' locks.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,10 +70,11 @@ struct ChatOptions {
                                               // line counts its text and its 16-byte slot)
   std::size_t announce_limit = 1000;          // joins/leaves announced while members <= this
   std::size_t read_size = 512;                // bytes asked of the socket per read (per-client buffer)
-  std::size_t write_batch = 64 * 1024;        // queued lines joined into one write, up to this size
+  std::size_t write_batch = 64 * 1024;        // queued lines copied into one write, up to this size
   // How long a leaving client (/quit, stop()) has to read its last lines before it is closed.
   std::chrono::milliseconds close_grace{2000};
   // Where the server says what it did to whom (slow clients dropped, errors); null: silent.
+  // On a Runtime it may be called from several workers at once.
   std::function<void(std::string_view)> log = {};
 };
 
@@ -69,7 +85,7 @@ struct ChatStats {
   std::uint64_t messages_broadcast = 0;  // chat lines broadcast
   std::uint64_t deliveries = 0;          // lines queued for a client (broadcasts, news and replies)
   std::uint64_t bytes_written = 0;       // bytes written to clients
-  std::uint64_t writes = 0;              // write calls that made them (bytes/writes: the batching)
+  std::uint64_t writes = 0;              // batches written (bytes/writes: the batching)
   std::uint64_t error_replies = 0;       // "! ..." replies (bad commands, nicks, long lines)
   std::uint64_t dropped_slow = 0;        // clients disconnected because their queue passed the bound
   std::uint64_t disconnected = 0;        // clients gone, for any reason
@@ -91,52 +107,78 @@ public:
   // flush). Call once.
   [[nodiscard]] Task<void> run(net::TcpListener& listener);
 
-  // Stops: closes the listener, queues `goodbye` for every client and closes each once its
-  // queue has been written (or after close_grace, for a client that does not read); run()
-  // returns when all are closed. Leaves are not announced while stopping. Idempotent; may
-  // be called before run() (run() then closes the listener and returns at once). Does not
-  // suspend.
+  // Stops: shuts the listener down, queues `goodbye` for every client and closes each once
+  // its queue has been written (or after close_grace, for a client that does not read);
+  // run() returns when all are closed. Leaves are not announced while stopping. Idempotent;
+  // may be called before run() (run() then closes the listener and returns at once), and
+  // from any task or thread. Does not suspend.
   void stop(std::string_view goodbye = "* server shutting down, bye");
 
-  const ChatStats& stats() const noexcept { return m_stats; }
+  // A snapshot of the figures.
+  ChatStats stats() const noexcept;
   // Clients connected now.
-  std::size_t clients() const noexcept { return m_members.size(); }
+  std::size_t clients() const;
   const ChatOptions& options() const noexcept { return m_options; }
 
 private:
   struct Client;
   using Message = std::shared_ptr<const std::string>;
+  // A figure of ChatStats, bumped by tasks on any worker.
+  using Figure = std::atomic<std::uint64_t>;
 
   Task<void> session(net::TcpStream stream);
   Task<void> read_loop(Client& client);
   Task<void> write_loop(Client& client);
   Task<void> finish_writer(Client& client);
+  bool stopping() const noexcept { return m_stopping.load(std::memory_order_acquire); }
+  bool attach_listener(net::TcpListener& listener);
+  bool enter(Client& client);
+  void exit(Client& client);
 
   void handle_line(Client& client, std::string_view line);
   void handle_nick(Client& client, std::string_view name);
   void handle_who(Client& client);
+  void reply(Client& client, std::string text);
+  void process_drops_if_any();
 
+  // These need the room lock: shared at least (enqueue, broadcast, announce), or alone
+  // (join, leave, process_drops_locked: they change the room).
   void join(Client& client);
   void leave(Client& client, std::string_view reason);
-  void reply(Client& client, std::string text);
   void broadcast(const Message& message, const Client* except);
   void announce(std::string text, const Client* except);
   bool enqueue(Client& client, const Message& message);
   void schedule_drop(Client& client);
-  void process_drops();
+  void process_drops_locked();
   std::string next_guest_nick();
+
   bool valid_nick(std::string_view name) const;
   void log(std::string_view what) const;
+  static void bump(Figure& figure, std::uint64_t by = 1) noexcept {
+    figure.fetch_add(by, std::memory_order_relaxed);  // Memory ordering: a count, nothing else depends on it
+  }
 
   ChatOptions m_options;
-  ChatStats m_stats;
+  Figure m_accepted{0}, m_peak_clients{0}, m_lines_received{0}, m_messages_broadcast{0}, m_deliveries{0},
+      m_bytes_written{0}, m_writes{0}, m_error_replies{0}, m_dropped_slow{0}, m_disconnected{0};
+  // Memory ordering: release by stop() (exchange), acquire by stopping(); stop() sets it
+  // before it takes the room lock, so a client entering the room under that lock either
+  // is found by stop() or finds it stopping.
+  std::atomic<bool> m_stopping{false};
+
+  mutable std::shared_mutex m_room;  // guards what follows, down to the drops
   net::TcpListener* m_listener = nullptr;
-  bool m_stopping = false;
-  bool m_dropping = false;  // process_drops() is running
   std::uint64_t m_next_guest = 1;
-  std::vector<Client*> m_members;                       // everyone who receives broadcasts
-  std::unordered_map<std::string, Client*> m_by_nick;   // lower-cased nick -> member
-  std::vector<Client*> m_pending_drops;                 // over their bound, to disconnect
+  std::vector<Client*> m_members;                      // everyone who receives broadcasts
+  std::unordered_map<std::string, Client*> m_by_nick;  // lower-cased nick -> member
+
+  // Members over their bound, to disconnect: found by enqueue under the shared room lock
+  // (so several at once, hence their own lock), disconnected under the room lock alone.
+  std::mutex m_drops_lock;
+  std::vector<Client*> m_pending_drops;
+  // Memory ordering: a hint read without the lock (relaxed); the list is what counts.
+  std::atomic<bool> m_drops_pending{false};
+  bool m_dropping = false;  // process_drops_locked() is running (under the room lock alone)
 };
 
 }  // namespace gearbox::chat

@@ -1,7 +1,10 @@
 // The chat protocol, against an in-process ChatServer on 127.0.0.1 (a port the kernel
-// picks), with clients made of gearbox TcpStreams on the same loop. Every test runs under
-// a time limit (a hang fails), and none measures time.
+// picks), with clients made of gearbox TcpStreams on the same engine: every test runs on
+// both flavors, a Loop and a Runtime of 2 workers (where the server's clients and the
+// test's run on both workers at once). Every test runs under a time limit (a hang
+// fails), and none measures time.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -14,6 +17,7 @@
 #include <gearbox/gearbox.hpp>
 
 #include "chat_server.hpp"
+#include "support/flavors.hpp"
 
 namespace {
 
@@ -67,16 +71,16 @@ private:
 };
 
 using Body = std::function<gb::Task<void>(ChatServer&, std::uint16_t port)>;
+using gearbox_test::Flavor;
 
 // Runs `body` against a fresh server, then stops the server and waits for run() to end.
-void with_server(ChatOptions options, Body body) {
-  gb::Loop loop;  // first: the listener and the streams belong to it
+void with_server(Flavor flavor, ChatOptions options, Body body) {
   gb::net::TcpListener listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
   const std::uint16_t port = listener.local_address().port();
   ChatServer server{std::move(options)};
-  loop.run([](gb::Loop& loop, ChatServer& server, gb::net::TcpListener& listener, std::uint16_t port,
-              Body& body) -> gb::Task<void> {
-    auto serving = loop.spawn(server.run(listener));
+  gearbox_test::run_on(flavor, [](ChatServer& server, gb::net::TcpListener& listener, std::uint16_t port,
+                                  Body& body) -> gb::Task<void> {
+    auto serving = gb::spawn(server.run(listener));
     std::exception_ptr failure;
     try {
       co_await gb::timeout(k_test_limit, body(server, port));
@@ -86,13 +90,21 @@ void with_server(ChatOptions options, Body body) {
     server.stop();
     co_await gb::timeout(k_test_limit, std::move(serving));
     if (failure) std::rethrow_exception(failure);
-  }(loop, server, listener, port, body));
+  }(server, listener, port, body));
 }
 
-void with_server(Body body) { with_server(ChatOptions{}, std::move(body)); }
+void with_server(Flavor flavor, Body body) { with_server(flavor, ChatOptions{}, std::move(body)); }
 
-TEST(ChatServer, a_new_client_is_welcomed_with_a_default_guest_nick_and_the_others_see_it_join) {
-  with_server([](ChatServer&, std::uint16_t port) -> gb::Task<void> {
+class ChatOnEveryFlavor : public testing::TestWithParam<Flavor> {};
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Chat, ChatOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+namespace {
+
+TEST_P(ChatOnEveryFlavor, a_new_client_is_welcomed_with_a_default_guest_nick_and_the_others_see_it_join) {
+  with_server(GetParam(), [](ChatServer&, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     EXPECT_EQ(co_await a->welcome(), "guest1");
     auto b = co_await Client::connect(port);
@@ -101,8 +113,8 @@ TEST(ChatServer, a_new_client_is_welcomed_with_a_default_guest_nick_and_the_othe
   });
 }
 
-TEST(ChatServer, a_valid_nick_is_taken_and_the_others_are_told) {
-  with_server([](ChatServer&, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, a_valid_nick_is_taken_and_the_others_are_told) {
+  with_server(GetParam(), [](ChatServer&, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     auto b = co_await Client::connect(port);
@@ -116,8 +128,8 @@ TEST(ChatServer, a_valid_nick_is_taken_and_the_others_are_told) {
   });
 }
 
-TEST(ChatServer, an_invalid_nick_is_refused_and_the_client_stays_connected) {
-  with_server([](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, an_invalid_nick_is_refused_and_the_client_stays_connected) {
+  with_server(GetParam(), [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     const std::string invalid = "! invalid nick: use 1 to 16 of A-Z a-z 0-9 _ -";
@@ -131,8 +143,8 @@ TEST(ChatServer, an_invalid_nick_is_refused_and_the_client_stays_connected) {
   });
 }
 
-TEST(ChatServer, a_nick_another_client_has_is_refused_whatever_its_case) {
-  with_server([](ChatServer&, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, a_nick_another_client_has_is_refused_whatever_its_case) {
+  with_server(GetParam(), [](ChatServer&, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     auto b = co_await Client::connect(port);
@@ -151,8 +163,8 @@ TEST(ChatServer, a_nick_another_client_has_is_refused_whatever_its_case) {
   });
 }
 
-TEST(ChatServer, who_lists_everyone_online) {
-  with_server([](ChatServer&, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, who_lists_everyone_online) {
+  with_server(GetParam(), [](ChatServer&, std::uint16_t port) -> gb::Task<void> {
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < 3; ++i) {
       clients.push_back(co_await Client::connect(port));
@@ -165,8 +177,8 @@ TEST(ChatServer, who_lists_everyone_online) {
   });
 }
 
-TEST(ChatServer, a_message_reaches_everyone_else_and_not_its_sender) {
-  with_server([](ChatServer&, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, a_message_reaches_everyone_else_and_not_its_sender) {
+  with_server(GetParam(), [](ChatServer&, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     auto b = co_await Client::connect(port);
@@ -186,8 +198,8 @@ TEST(ChatServer, a_message_reaches_everyone_else_and_not_its_sender) {
   });
 }
 
-TEST(ChatServer, quit_says_bye_closes_the_connection_and_the_others_see_the_client_leave) {
-  with_server([](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, quit_says_bye_closes_the_connection_and_the_others_see_the_client_leave) {
+  with_server(GetParam(), [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     auto b = co_await Client::connect(port);
@@ -203,8 +215,8 @@ TEST(ChatServer, quit_says_bye_closes_the_connection_and_the_others_see_the_clie
   });
 }
 
-TEST(ChatServer, an_unknown_command_gets_an_error_and_the_client_stays_connected) {
-  with_server([](ChatServer&, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, an_unknown_command_gets_an_error_and_the_client_stays_connected) {
+  with_server(GetParam(), [](ChatServer&, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     co_await a->send("/xyz something\n/\n");
@@ -215,10 +227,10 @@ TEST(ChatServer, an_unknown_command_gets_an_error_and_the_client_stays_connected
   });
 }
 
-TEST(ChatServer, an_oversized_line_gets_an_error_the_client_stays_connected_and_its_next_line_works) {
+TEST_P(ChatOnEveryFlavor, an_oversized_line_gets_an_error_the_client_stays_connected_and_its_next_line_works) {
   ChatOptions options;
   options.max_line = 100;
-  with_server(options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+  with_server(GetParam(), options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     auto b = co_await Client::connect(port);
@@ -237,8 +249,8 @@ TEST(ChatServer, an_oversized_line_gets_an_error_the_client_stays_connected_and_
   });
 }
 
-TEST(ChatServer, a_client_whose_stream_ends_mid_line_is_removed_and_the_others_are_told) {
-  with_server([](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, a_client_whose_stream_ends_mid_line_is_removed_and_the_others_are_told) {
+  with_server(GetParam(), [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     auto b = co_await Client::connect(port);
@@ -255,8 +267,8 @@ TEST(ChatServer, a_client_whose_stream_ends_mid_line_is_removed_and_the_others_a
 // The last line and the end of the stream arrive together (one readiness edge): the
 // server must still see the end after reading the line. (It did not before AsyncFd::read
 // kept the readiness after a hang-up: the session lingered forever.)
-TEST(ChatServer, a_client_that_sends_a_line_and_closes_is_seen_leaving) {
-  with_server([](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+TEST_P(ChatOnEveryFlavor, a_client_that_sends_a_line_and_closes_is_seen_leaving) {
+  with_server(GetParam(), [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
     auto a = co_await Client::connect(port);
     co_await a->welcome();
     auto b = co_await Client::connect(port);
@@ -270,10 +282,10 @@ TEST(ChatServer, a_client_that_sends_a_line_and_closes_is_seen_leaving) {
   });
 }
 
-TEST(ChatServer, a_client_that_never_reads_is_disconnected_once_its_queue_passes_the_bound_and_the_others_get_everything) {
+TEST_P(ChatOnEveryFlavor, a_client_that_never_reads_is_disconnected_once_its_queue_passes_the_bound_and_the_others_get_everything) {
   ChatOptions options;
   options.max_queued_bytes = 128 * 1024;
-  with_server(options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+  with_server(GetParam(), options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
     auto talker = co_await Client::connect(port);
     co_await talker->welcome();
     auto listener = co_await Client::connect(port);
@@ -285,11 +297,12 @@ TEST(ChatServer, a_client_that_never_reads_is_disconnected_once_its_queue_passes
     EXPECT_EQ(co_await listener->line(), "* guest3 joined");
 
     // The listener reads everything concurrently and checks the order.
+    // Atomics: on the Runtime the two tasks run on two workers at once.
     struct Tally {
-      long received = 0;
-      long out_of_order = 0;
-      bool saw_drop = false;
-      long sent = 0;
+      std::atomic<long> received = 0;
+      std::atomic<long> out_of_order = 0;
+      std::atomic<bool> saw_drop = false;
+      std::atomic<long> sent = 0;
       gb::Event progress;  // set when the listener has received another line
     } tally;
     auto reading = gb::spawn([](Client& listener, Tally& tally) -> gb::Task<void> {
@@ -317,8 +330,9 @@ TEST(ChatServer, a_client_that_never_reads_is_disconnected_once_its_queue_passes
     // come well before the loop's bound.
     const std::string padding(1000, 'p');
     for (long i = 0; i < 40000 && server.stats().dropped_slow == 0; ++i) {
-      while (tally.sent - tally.received >= 16) {
-        tally.progress.clear();
+      for (;;) {
+        tally.progress.clear();  // before the check: a line received after it sets it again
+        if (tally.sent - tally.received < 16) break;
         co_await tally.progress.wait();
       }
       co_await talker->send(std::to_string(i) + " " + padding + "\n");
@@ -337,17 +351,62 @@ TEST(ChatServer, a_client_that_never_reads_is_disconnected_once_its_queue_passes
   });
 }
 
-TEST(ChatServer, stop_says_goodbye_to_everyone_and_closes_them_and_run_returns) {
-  gb::Loop loop;
+// Everyone talks at once: on the Runtime the talkers' readers broadcast from both workers
+// into the same queues while the writers drain them. Each line must reach every other
+// client exactly once, in its sender's order, and never its sender.
+TEST_P(ChatOnEveryFlavor, messages_from_many_talkers_at_once_reach_every_other_client_once_and_in_order) {
+  with_server(GetParam(), [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+    constexpr int k_clients = 12;
+    constexpr int k_talkers = 6;  // clients 0..5 talk, all listen
+    constexpr long k_messages = 200;
+    std::vector<std::unique_ptr<Client>> clients;
+    std::vector<std::string> nicks;
+    for (int i = 0; i < k_clients; ++i) {
+      clients.push_back(co_await Client::connect(port));
+      nicks.push_back(co_await clients.back()->welcome());
+    }
+    // What client `me` must see: k_messages lines from each other talker, "NICK: SEQ".
+    auto listen = [](Client& client, int me, std::vector<std::string> nicks) -> gb::Task<std::string> {
+      const long expected = (me < k_talkers ? k_talkers - 1 : k_talkers) * k_messages;
+      std::vector<long> next(k_talkers, 0);
+      for (long got = 0; got < expected;) {
+        const std::string line = co_await client.line();
+        if (line.starts_with("* ")) continue;  // joins
+        const std::size_t colon = line.find(": ");
+        const auto sender = std::find(nicks.begin(), nicks.end(), line.substr(0, colon)) - nicks.begin();
+        if (colon == std::string::npos || sender >= k_talkers || sender == me)
+          co_return "client " + std::to_string(me) + " got " + line;
+        if (std::stol(line.substr(colon + 2)) != next[sender]++)
+          co_return "client " + std::to_string(me) + " got " + line + " out of order";
+        ++got;
+      }
+      co_return std::string();
+    };
+    auto talk = [](Client& client) -> gb::Task<void> {
+      for (long seq = 0; seq < k_messages; ++seq) co_await client.send(std::to_string(seq) + "\n");
+    };
+    std::vector<gb::JoinHandle<std::string>> listeners;
+    std::vector<gb::JoinHandle<void>> talkers;
+    for (int i = 0; i < k_clients; ++i) listeners.push_back(gb::spawn(listen(*clients[i], i, nicks)));
+    for (int i = 0; i < k_talkers; ++i) talkers.push_back(gb::spawn(talk(*clients[i])));
+    for (auto& talker : talkers) co_await std::move(talker);
+    for (auto& listener : listeners) EXPECT_EQ(co_await std::move(listener), "");
+    EXPECT_EQ(server.stats().messages_broadcast, static_cast<std::uint64_t>(k_talkers * k_messages));
+    EXPECT_EQ(server.stats().dropped_slow, 0u);
+    EXPECT_EQ(server.clients(), static_cast<std::size_t>(k_clients));
+  });
+}
+
+TEST_P(ChatOnEveryFlavor, stop_says_goodbye_to_everyone_and_closes_them_and_run_returns) {
   gb::net::TcpListener listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
   const std::uint16_t port = listener.local_address().port();
   ChatOptions options;
   options.close_grace = 200ms;
   ChatServer server{options};
   std::vector<std::string> last_lines(3);
-  loop.run([](gb::Loop& loop, ChatServer& server, gb::net::TcpListener& listener, std::uint16_t port,
+  gearbox_test::run_on(GetParam(), [](ChatServer& server, gb::net::TcpListener& listener, std::uint16_t port,
               std::vector<std::string>& last_lines) -> gb::Task<void> {
-    auto serving = loop.spawn(server.run(listener));
+    auto serving = gb::spawn(server.run(listener));
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < 3; ++i) {
       clients.push_back(co_await Client::connect(port));
@@ -377,19 +436,18 @@ TEST(ChatServer, stop_says_goodbye_to_everyone_and_closes_them_and_run_returns) 
     server.stop();
     co_await gb::timeout(k_test_limit, std::move(serving));  // run() returns
     for (auto& reader : readers) co_await gb::timeout(k_test_limit, std::move(reader));
-  }(loop, server, listener, port, last_lines));
+  }(server, listener, port, last_lines));
   for (const auto& last : last_lines) EXPECT_EQ(last, "* server shutting down, bye | <eof>");
   EXPECT_EQ(server.clients(), 0u);
   EXPECT_EQ(server.stats().disconnected, 4u);
   EXPECT_FALSE(listener.is_open());
 }
 
-TEST(ChatServer, stop_before_run_makes_run_return_at_once) {
-  gb::Loop loop;
+TEST_P(ChatOnEveryFlavor, stop_before_run_makes_run_return_at_once) {
   gb::net::TcpListener listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
   ChatServer server;
   server.stop();
-  loop.run(gb::timeout(k_test_limit, server.run(listener)));
+  gearbox_test::run_on(GetParam(), gb::timeout(k_test_limit, server.run(listener)));
   EXPECT_FALSE(listener.is_open());
 }
 

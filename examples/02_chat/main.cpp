@@ -1,4 +1,5 @@
-// gearbox-chat: a chat server to try with nc, on one loop and one thread.
+// gearbox-chat: a chat server to try with nc, on one loop and one thread (or, with
+// --threads N, on a gb::Runtime of N workers: the same server on N cores).
 //
 //   gearbox-chat --port 7000          # then, in other terminals: nc 127.0.0.1 7000
 //
@@ -50,11 +51,12 @@ gb::Task<int> serve(gb::chat::ChatServer& server, gb::net::TcpListener& listener
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"gearbox-chat: a line-based chat server (try it with nc); one loop, one thread"};
+  CLI::App app{"gearbox-chat: a line-based chat server (try it with nc)"};
   std::string host = "127.0.0.1";
   int port = 0;
   gb::chat::ChatOptions options;
   bool quiet = false;
+  unsigned threads = 1;
   app.add_option("--host", host, "numeric address to listen on")->capture_default_str();
   app.add_option("--port", port, "port to listen on (0: any free port, printed at start)")
       ->check(CLI::Range(0, 65535))
@@ -66,16 +68,21 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--announce-limit", options.announce_limit, "announce joins and leaves while the room has at most this many members")
       ->capture_default_str();
+  app.add_option("--threads", threads, "threads serving clients: 1 runs one loop, more a gb::Runtime of that many workers")
+      ->check(CLI::Range(1u, 1024u))
+      ->capture_default_str();
   app.add_flag("--quiet", quiet, "log nothing but errors");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; a bad command line: 2, as said above
+  }
 
   if (!quiet) options.log = [](std::string_view line) { std::fprintf(stderr, "gearbox-chat: %.*s\n", static_cast<int>(line.size()), line.data()); };
   const rlim_t descriptors = raise_descriptor_limit();
   try {
-    // The loop first, so that it outlives the signal set and the listener that register
-    // with it. The signals are blocked before any thread exists, so that no thread takes
-    // them by other means.
-    gb::Loop loop;
+    // The signals are blocked before any thread exists, on the thread that runs the loop
+    // or waits for the runtime, so that no thread takes them by other means (signal.hpp).
     gb::os::SignalSet signals{SIGINT, SIGTERM};
     gb::net::TcpListener listener = gb::net::TcpListener::bind(gb::net::SocketAddress::ip(host, static_cast<std::uint16_t>(port)));
     const gb::net::SocketAddress address = listener.local_address();
@@ -83,11 +90,17 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     if (!quiet)
       std::fprintf(stderr,
-                   "gearbox-chat: up to about %lu clients (the descriptor limit, ulimit -n, is %lu); Ctrl-C stops\n",
-                   static_cast<unsigned long>(descriptors > 16 ? descriptors - 16 : 0), static_cast<unsigned long>(descriptors));
+                   "gearbox-chat: %u thread%s, up to about %lu clients (the descriptor limit, ulimit -n, is %lu); Ctrl-C stops\n",
+                   threads, threads == 1 ? "" : "s", static_cast<unsigned long>(descriptors > 16 ? descriptors - 16 : 0),
+                   static_cast<unsigned long>(descriptors));
     gb::chat::ChatServer server{options};
-    loop.run(serve(server, listener, signals, quiet));
-    const gb::chat::ChatStats& s = server.stats();
+    if (threads == 1) {
+      gb::run(serve(server, listener, signals, quiet));
+    } else {
+      gb::Runtime runtime({.threads = threads});
+      runtime.run(serve(server, listener, signals, quiet));
+    }
+    const gb::chat::ChatStats s = server.stats();
     if (!quiet)
       std::fprintf(stderr,
                    "gearbox-chat: stopped; %llu clients served (peak %llu), %llu messages broadcast, %llu lines "

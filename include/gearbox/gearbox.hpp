@@ -38,6 +38,7 @@
 #include <gearbox/sync/mutex.hpp>
 #include <gearbox/sync/select.hpp>
 #include <gearbox/sync/semaphore.hpp>
+#include <gearbox/sync/spin_lock.hpp>
 #include <gearbox/task.hpp>
 #include <gearbox/task_group.hpp>
 #include <gearbox/thread_pool.hpp>

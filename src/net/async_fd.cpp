@@ -1,14 +1,17 @@
 #include <gearbox/detail/async_fd.hpp>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include <gearbox/detail/fd_watch.hpp>
 #include <gearbox/error.hpp>
@@ -33,6 +36,22 @@ bool transient_accept_error(int error) {
 
 constexpr auto k_first_backoff = std::chrono::milliseconds{1};
 constexpr auto k_max_backoff = std::chrono::milliseconds{256};
+
+// What a write of `size` bytes that returned `n` (errno set when negative) means: bytes
+// written, or nullopt to wait for the next writable edge (EAGAIN) or retry (EINTR).
+std::optional<std::size_t> write_outcome(FdWatch& w, std::uint32_t tick, ssize_t n, std::size_t size) {
+  if (n >= 0) {
+    // A short write filled the kernel's buffer: the next one waits for room.
+    if (static_cast<std::size_t>(n) < size) w.clear_writable(tick);
+    return static_cast<std::size_t>(n);
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    w.clear_writable(tick);
+  } else if (errno != EINTR) {
+    throw IoError(errno, "write");
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -132,20 +151,24 @@ Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
 
 // One non-blocking write. Returns the bytes written, or nothing when the descriptor was not
 // ready after all (EAGAIN: readiness cleared; EINTR); throws IoError on other errors.
+std::optional<std::size_t> AsyncFd::try_writev(FdWatch& w, const iovec* pieces, int count, std::size_t size) {
+  const std::uint32_t tick = w.write_tick();
+  ssize_t n;
+  if (m_is_socket) {
+    msghdr message{};
+    message.msg_iov = const_cast<iovec*>(pieces);
+    message.msg_iovlen = static_cast<std::size_t>(count);
+    n = ::sendmsg(m_fd, &message, MSG_NOSIGNAL);
+  } else {
+    n = ::writev(m_fd, pieces, count);
+  }
+  return write_outcome(w, tick, n, size);
+}
+
 std::optional<std::size_t> AsyncFd::try_write(FdWatch& w, const void* data, std::size_t size) {
   const std::uint32_t tick = w.write_tick();
   const ssize_t n = m_is_socket ? ::send(m_fd, data, size, MSG_NOSIGNAL) : ::write(m_fd, data, size);
-  if (n >= 0) {
-    // A short write filled the kernel's buffer: the next one waits for room.
-    if (static_cast<std::size_t>(n) < size) w.clear_writable(tick);
-    return static_cast<std::size_t>(n);
-  }
-  if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    w.clear_writable(tick);
-  } else if (errno != EINTR) {
-    throw IoError(errno, "write");
-  }
-  return std::nullopt;
+  return write_outcome(w, tick, n, size);
 }
 
 Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
@@ -167,6 +190,45 @@ Task<void> AsyncFd::write_all(const void* data, std::size_t size) {
     if (const auto n = try_write(w, bytes, size)) {
       bytes += *n;
       size -= *n;
+    }
+  }
+}
+
+Task<void> AsyncFd::write_all_vectored(std::span<const std::string_view> pieces) {
+  // A window of at most IOV_MAX iovecs over what is left: pieces[next..], the first of
+  // them from `offset` on. Empty pieces are skipped, so a window is never all empty.
+  std::vector<iovec> window;
+  window.reserve(std::min<std::size_t>(pieces.size(), IOV_MAX));
+  std::size_t next = 0;
+  std::size_t offset = 0;
+  for (;;) {
+    while (next < pieces.size() && offset == pieces[next].size()) {
+      ++next;
+      offset = 0;
+    }
+    if (next == pieces.size()) co_return;
+    FdWatch& w = watch("write");
+    co_await w.writable();
+    check_open("write");
+    window.clear();
+    std::size_t size = 0;
+    for (std::size_t i = next; i < pieces.size() && window.size() < IOV_MAX; ++i) {
+      const std::size_t skip = i == next ? offset : 0;
+      if (pieces[i].size() == skip) continue;
+      window.push_back({const_cast<char*>(pieces[i].data() + skip), pieces[i].size() - skip});
+      size += pieces[i].size() - skip;
+    }
+    const auto n = try_writev(w, window.data(), static_cast<int>(window.size()), size);
+    if (!n) continue;
+    // Advance past the bytes written.
+    for (std::size_t left = *n; left > 0;) {
+      const std::size_t take = std::min(left, pieces[next].size() - offset);
+      left -= take;
+      offset += take;
+      if (offset == pieces[next].size()) {
+        ++next;
+        offset = 0;
+      }
     }
   }
 }

@@ -37,4 +37,10 @@ void ByteStream::shutdown_write() {
   m_fd.close();  // a pipe's write end: closing it is its end of stream
 }
 
+void ByteStream::shutdown() {
+  if (!m_fd.is_open()) throw IoError(EBADF, "shutdown");
+  if (::shutdown(m_fd.fd(), SHUT_RDWR) == 0 || errno == ENOTCONN) return;
+  throw IoError(errno, "shutdown");
+}
+
 }  // namespace gearbox::net

@@ -17,7 +17,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <numeric>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <gearbox/combinators.hpp>
@@ -29,6 +31,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/flavors.hpp"
+#include "support/hang_guard.hpp"
 #include "support/test_loop.hpp"
 
 extern char** environ;
@@ -530,4 +534,138 @@ TEST(Resolve, an_unknown_host_is_a_resolve_error) {
   loop.run([]() -> gb::Task<void> {
     EXPECT_THROW(co_await gb::timeout(30s, net::resolve("no-such-host.invalid", 80)), gb::ResolveError);
   }());
+}
+
+// Vectored writes and shutdown(), on both flavors: on the Runtime the reader, the writer
+// and the task that shuts the stream down may run on different workers.
+namespace {
+
+using gearbox_test::Flavor;
+
+class TcpStreamOnEveryFlavor : public testing::TestWithParam<Flavor> {
+protected:
+  template <class T>
+  T run(gb::Task<T> task) {
+    return gearbox_test::run_on(GetParam(), gb::timeout(gearbox_test::k_hang_guard, std::move(task)));
+  }
+};
+
+// Reads from `stream` until end of stream or an error; the error number, or 0 at the end.
+gb::Task<int> read_until_end(net::TcpStream& stream) {
+  char buffer[4096];
+  try {
+    while (co_await stream.read(std::span<char>(buffer)) > 0) {
+    }
+  } catch (const gb::IoError& e) {
+    co_return e.error_number();
+  }
+  co_return 0;
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Tcp, TcpStreamOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+TEST_P(TcpStreamOnEveryFlavor, a_vectored_write_of_more_pieces_than_one_call_takes_arrives_whole_and_in_order) {
+  // 5,000 pieces (more than IOV_MAX, 1024), empty ones among them, 12 MB in all: far more
+  // than the socket buffers, so the kernel takes them across many partial writes that
+  // end mid-piece.
+  std::vector<std::string> owned;
+  std::string expected;
+  for (std::size_t i = 0; i < 5000; ++i) {
+    owned.push_back(i % 7 == 3 ? std::string() : pattern(1 + (i * 7919) % 4800));
+    expected += owned.back();
+  }
+  std::vector<std::string_view> pieces(owned.begin(), owned.end());
+  pieces.emplace_back();  // ends with an empty piece too
+  const std::string received = run([](std::span<const std::string_view> pieces) -> gb::Task<std::string> {
+    auto listener = listen_on_loopback();
+    auto receiver = gb::spawn([](net::TcpListener& l) -> gb::Task<std::string> {
+      auto stream = co_await l.accept();
+      co_return co_await read_to_end(stream);
+    }(listener));
+    auto client = co_await net::TcpStream::connect(listener.local_address());
+    co_await client.write_all_vectored(pieces);
+    client.shutdown_write();
+    co_return co_await receiver;
+  }(pieces));
+  EXPECT_EQ(received.size(), expected.size());
+  EXPECT_TRUE(received == expected);
+}
+
+TEST_P(TcpStreamOnEveryFlavor, a_vectored_write_of_nothing_or_only_empty_pieces_writes_nothing) {
+  const std::string received = run([]() -> gb::Task<std::string> {
+    auto listener = listen_on_loopback();
+    auto client = co_await net::TcpStream::connect(listener.local_address());
+    auto server = co_await listener.accept();
+    co_await client.write_all_vectored({});
+    const std::string_view empties[] = {"", "", ""};
+    co_await client.write_all_vectored(empties);
+    const std::string_view some[] = {"", "ab", "", "c"};
+    co_await client.write_all_vectored(some);
+    client.shutdown_write();
+    co_return co_await read_to_end(server);
+  }());
+  EXPECT_EQ(received, "abc");
+}
+
+TEST_P(TcpStreamOnEveryFlavor, shutdown_ends_a_waiting_read_and_a_blocked_write_and_the_peer_sees_end_of_stream) {
+  struct Outcome {
+    int read_error = -1;
+    int write_error = 0;
+    int peer_error = -1;
+  };
+  const Outcome outcome = run([]() -> gb::Task<Outcome> {
+    auto listener = listen_on_loopback();
+    auto client = co_await net::TcpStream::connect(listener.local_address());
+    auto server = co_await listener.accept();
+    // One task waits to read; another writes to a peer that does not read, until the
+    // socket buffers are full and it waits for room.
+    auto reader = gb::spawn(read_until_end(server));
+    auto writer = gb::spawn([](net::TcpStream& stream) -> gb::Task<int> {
+      const std::string chunk(1 << 16, 'w');
+      try {
+        for (int i = 0; i < 100000; ++i) co_await stream.write_all(chunk);
+      } catch (const gb::IoError& e) {
+        co_return e.error_number();
+      }
+      co_return 0;
+    }(server));
+    // Let both reach their waits (the writer has filled the buffers once the client's
+    // receive queue stops growing; 50 turns are plenty on either flavor, and a shutdown
+    // that comes earlier must end them just the same).
+    for (int i = 0; i < 50; ++i) co_await gb::yield_now();
+    server.shutdown();
+    Outcome result;
+    result.read_error = co_await reader;
+    result.write_error = co_await writer;
+    result.peer_error = co_await read_until_end(client);  // drains what was sent, then the end
+    EXPECT_TRUE(server.is_open());                         // shut down, not closed
+    co_return result;
+  }());
+  EXPECT_EQ(outcome.read_error, 0);  // end of stream, not EBADF
+  EXPECT_EQ(outcome.write_error, EPIPE);
+  EXPECT_EQ(outcome.peer_error, 0);
+}
+
+TEST_P(TcpStreamOnEveryFlavor, shutdown_after_the_peer_reset_is_no_error_and_after_close_is_ebadf) {
+  const int error = run([]() -> gb::Task<int> {
+    auto listener = listen_on_loopback();
+    auto client = co_await net::TcpStream::connect(listener.local_address());
+    {
+      auto server = co_await listener.accept();
+      const linger abort_on_close{1, 0};  // close sends RST
+      ::setsockopt(server.native_handle(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+    }
+    EXPECT_EQ(co_await read_until_end(client), ECONNRESET);
+    client.shutdown();  // no throw: there is nothing left to end
+    client.close();
+    try {
+      client.shutdown();
+    } catch (const gb::IoError& e) {
+      co_return e.error_number();
+    }
+    co_return 0;
+  }());
+  EXPECT_EQ(error, EBADF);
 }

@@ -28,11 +28,14 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string_view>
 
 #include <gearbox/task.hpp>
 
@@ -67,6 +70,11 @@ public:
   // Writes all `size` bytes, across as many partial writes as it takes. If cancelled or
   // failed part-way, some prefix of the data was written.
   Task<void> write_all(const void* data, std::size_t size);
+  // Writes every piece, in order, as one run of bytes: each system call takes as many
+  // pieces as it can (writev; sendmsg for sockets), so nothing is copied into one buffer.
+  // The pieces' bytes must stay alive until the task ends. Cancelled or failed part-way:
+  // as write_all.
+  Task<void> write_all_vectored(std::span<const std::string_view> pieces);
   // A connection from a listening socket: a non-blocking, close-on-exec descriptor.
   // Transient errors (ECONNABORTED, EINTR, EPROTO...) are retried. When the process is
   // out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the connection stays
@@ -95,6 +103,7 @@ public:
 private:
   FdWatch& watch(const char* operation);
   std::optional<std::size_t> try_write(FdWatch& w, const void* data, std::size_t size);
+  std::optional<std::size_t> try_writev(FdWatch& w, const iovec* pieces, int count, std::size_t size);
   void check_open(const char* operation) const;
 
   // Drops the watch (retires it), after close() has unregistered it.

@@ -45,9 +45,22 @@ public:
   // part-way, a prefix was written: the stream is then only fit to be closed.
   [[nodiscard]] Task<void> write_all(std::string_view data) { return m_fd.write_all(data.data(), data.size()); }
   [[nodiscard]] Task<void> write_all(std::span<const std::byte> data) { return m_fd.write_all(data.data(), data.size()); }
+  // Writes every piece, in order, as if they were one buffer, without copying them into
+  // one: each system call takes as many pieces as it can (writev). The pieces' bytes must
+  // stay alive until the task ends; cancelled or failed part-way, as write_all.
+  [[nodiscard]] Task<void> write_all_vectored(std::span<const std::string_view> pieces) {
+    return m_fd.write_all_vectored(pieces);
+  }
 
   // Sends end-of-stream to the peer (sockets: shutdown(SHUT_WR)); reading goes on.
   void shutdown_write();
+  // Ends both directions at once (sockets only: shutdown(SHUT_RDWR)). A task reading the
+  // stream then sees end of stream, a task writing it fails with EPIPE, and the peer
+  // reads end of stream. Unlike close(), the descriptor stays open and registered, so this
+  // may be called from any thread while tasks on other workers use the stream (close it
+  // once they have ended). A connection the peer already ended is no error. Throws
+  // IoError: EBADF once closed, ENOTSOCK on a pipe.
+  void shutdown();
   // Resumes any waiting task (IoError EBADF) and closes the descriptor. Idempotent.
   void close() noexcept { m_fd.close(); }
   bool is_open() const noexcept { return m_fd.is_open(); }
