@@ -38,6 +38,8 @@ std::string lower(std::string_view text) {
   return out;
 }
 
+Task<void> wait_for(Event& event) { co_await event.wait(); }
+
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -82,6 +84,13 @@ struct ChatServer::Client {
     std::lock_guard guard{lock};
     return leave_reason;
   }
+  // Takes `bytes` (at most what is left) off queued_bytes; returns how many it took.
+  std::size_t release(std::size_t bytes) {
+    std::lock_guard guard{lock};
+    const std::size_t released = std::min(bytes, queued_bytes);
+    queued_bytes -= released;
+    return released;
+  }
   void close_queue() {
     {
       std::lock_guard guard{lock};
@@ -106,7 +115,9 @@ ChatStats ChatServer::stats() const noexcept {
           .writes = m_writes.load(relaxed),
           .error_replies = m_error_replies.load(relaxed),
           .dropped_slow = m_dropped_slow.load(relaxed),
-          .disconnected = m_disconnected.load(relaxed)};
+          .disconnected = m_disconnected.load(relaxed),
+          .backlog_waits = m_backlog_waits.load(relaxed),
+          .peak_backlog_bytes = m_peak_backlog.load(relaxed)};
 }
 
 std::size_t ChatServer::clients() const {
@@ -219,6 +230,7 @@ Task<void> ChatServer::session(net::TcpStream stream) {
     log("client " + client.nick + ": writer failed: " + e.what());
   }
   client.stream.close();  // the reader and the writer have ended
+  remove_backlog(client.release(static_cast<std::size_t>(-1)));  // what the writer did not write
   if (cancelled) throw Cancelled{};
 }
 
@@ -249,6 +261,7 @@ Task<void> ChatServer::read_loop(Client& client) {
         reply(client, too_long);
         continue;
       }
+      if (backlog_over()) co_await wait_for_backlog();  // the line stays in the reader's buffer meanwhile
       handle_line(client, *line);
       if (client.quit) co_return;
     }
@@ -305,9 +318,15 @@ Task<void> ChatServer::write_loop(Client& client) {
           bytes += writing[next++]->size();
           continue;
         }
+        // Sized first: a buffer grown by doubling would hold up to twice its bytes while
+        // a write to a full socket waits, for each of 10,000 clients.
+        std::size_t size = 0;
+        std::size_t end = next;
+        while (end < writing.size() && (size == 0 || size + writing[end]->size() <= m_options.write_batch))
+          size += writing[end++]->size();
         batch.clear();
-        while (next < writing.size() && (batch.empty() || batch.size() + writing[next]->size() <= m_options.write_batch))
-          batch += *writing[next++];
+        batch.reserve(size);
+        while (next < end) batch += *writing[next++];
         co_await client.stream.write_all(batch);
         bytes += batch.size();
       }
@@ -315,10 +334,7 @@ Task<void> ChatServer::write_loop(Client& client) {
       writing.clear();
       // A big batch buffer is not kept between writes: 10,000 of them would be 640 MB.
       if (batch.capacity() > k_batch_keep) std::string().swap(batch);
-      {
-        std::lock_guard guard{client.lock};
-        client.queued_bytes -= std::min(cost, client.queued_bytes);
-      }
+      remove_backlog(client.release(cost));
       bump(m_bytes_written, bytes);
       bump(m_writes);
     }
@@ -327,12 +343,13 @@ Task<void> ChatServer::write_loop(Client& client) {
     // The peer is gone (EPIPE, ECONNRESET) or the stream was shut down (a drop): take no
     // more lines, and end the reader too.
     client.set_leave_reason(std::string("connection lost: ") + e.what());
+    std::vector<Message> unsent;  // freed after the lock
     {
       std::lock_guard guard{client.lock};
       client.closing = true;
-      client.queue.clear();
-      client.queued_bytes = 0;
+      unsent.swap(client.queue);
     }
+    remove_backlog(client.release(static_cast<std::size_t>(-1)));
     try {
       client.stream.shutdown();
     } catch (const IoError&) {
@@ -482,18 +499,26 @@ void ChatServer::announce(std::string text, const Client* except) {
 void ChatServer::broadcast(const Message& message, const Client* except) {
   std::uint64_t delivered = 0;
   for (Client* member : m_members) {
-    if (member != except && enqueue(*member, message)) ++delivered;
+    if (member != except && enqueue_line(*member, message)) ++delivered;
   }
   bump(m_deliveries, delivered);
+  add_backlog(delivered * (message->size() + k_slot_bytes));  // one atomic per broadcast, not per client
 }
 
 bool ChatServer::enqueue(Client& client, const Message& message) {
+  if (!enqueue_line(client, message)) return false;
+  add_backlog(message->size() + k_slot_bytes);
+  return true;
+}
+
+bool ChatServer::enqueue_line(Client& client, const Message& message) {
   const std::size_t cost = message->size() + k_slot_bytes;
   // Copied here, then moved into the queue. Copied by push_back itself, g++ reloads the
   // control block's address from the slot it has just stored to, and that load waits for
   // the store's cache miss (the slot is cold): 15% of the server's time at 10,000 clients.
   Message line = message;
   std::vector<Message> dropped_lines;  // freed after the lock, which is held for no free
+  std::size_t released = 0;
   bool fits = false;
   bool wake = false;
   {
@@ -507,7 +532,7 @@ bool ChatServer::enqueue(Client& client, const Message& message) {
     } else {
       client.closing = true;  // takes no more lines from now on: dropped
       dropped_lines.swap(client.queue);
-      client.queued_bytes = 0;
+      released = std::exchange(client.queued_bytes, 0);
       if (client.leave_reason.empty()) client.leave_reason = "too slow";
     }
   }
@@ -515,6 +540,7 @@ bool ChatServer::enqueue(Client& client, const Message& message) {
     if (wake) client.wake.set();  // the client is alive: the caller holds the room lock
     return true;
   }
+  remove_backlog(released);
   schedule_drop(client);
   return false;
 }
@@ -557,6 +583,43 @@ void ChatServer::process_drops_locked() {
     }
   }
   m_dropping = false;
+}
+
+void ChatServer::add_backlog(std::size_t bytes) noexcept {
+  if (bytes == 0) return;
+  // Memory ordering: relaxed throughout: counts that order no other data.
+  const std::int64_t now = m_backlog.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
+                           static_cast<std::int64_t>(bytes);
+  std::uint64_t peak = m_peak_backlog.load(std::memory_order_relaxed);
+  while (now > 0 && static_cast<std::uint64_t>(now) > peak &&
+         !m_peak_backlog.compare_exchange_weak(peak, static_cast<std::uint64_t>(now), std::memory_order_relaxed)) {
+  }
+}
+
+void ChatServer::remove_backlog(std::size_t bytes) noexcept {
+  if (bytes == 0) return;
+  const auto low = static_cast<std::int64_t>(m_options.max_backlog_bytes / 2);
+  const std::int64_t before = m_backlog.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+  // The write that brings it down to half wakes the readers waiting in wait_for_backlog.
+  if (before > low && before - static_cast<std::int64_t>(bytes) <= low) m_backlog_drained.set();
+}
+
+bool ChatServer::backlog_over() const noexcept {
+  return m_backlog.load(std::memory_order_relaxed) > static_cast<std::int64_t>(m_options.max_backlog_bytes);
+}
+
+Task<void> ChatServer::wait_for_backlog() {
+  bump(m_backlog_waits);
+  // Cleared before the second look, so a drain to half after that look sets it again;
+  // a drain before it shows in the look.
+  m_backlog_drained.clear();
+  if (!backlog_over()) co_return;
+  try {
+    // Bounded: clients that never read hold their queues until they pass
+    // max_queued_bytes and are dropped, which takes lines from the others.
+    co_await timeout(m_options.backlog_wait, wait_for(m_backlog_drained));
+  } catch (const TimeoutError&) {
+  }
 }
 
 void ChatServer::log(std::string_view what) const {

@@ -24,8 +24,10 @@
 // recipients) to each queue and wakes the writers, which write whatever has queued up
 // in one write (up to write_batch bytes). A client whose queue would pass
 // max_queued_bytes (it stopped reading, or reads slower than the room talks) is
-// disconnected on the spot, with reason "too slow"; the others never wait for it and the
-// server's memory stays bounded.
+// disconnected on the spot, with reason "too slow"; the others never wait for it. When
+// all queues together pass max_backlog_bytes (a burst: the room talks faster than the
+// kernel takes the lines), readers wait before their next line until the writers have
+// caught up, so the server's memory stays bounded either way.
 //
 // Joins and leaves are announced while the room has at most announce_limit members:
 // announcing each of N joins to everyone costs O(N^2) lines (5*10^7 for 10,000 clients),
@@ -59,6 +61,7 @@
 #include <vector>
 
 #include <gearbox/net/tcp.hpp>
+#include <gearbox/sync/event.hpp>
 #include <gearbox/task.hpp>
 
 namespace gearbox::chat {
@@ -70,9 +73,16 @@ struct ChatOptions {
                                               // line counts its text and its 16-byte slot)
   std::size_t announce_limit = 1000;          // joins/leaves announced while members <= this
   std::size_t read_size = 512;                // bytes asked of the socket per read (per-client buffer)
-  std::size_t write_batch = 64 * 1024;        // queued lines copied into one write, up to this size
+  std::size_t write_batch = 16 * 1024;        // queued lines copied into one write, up to this size
   // How long a leaving client (/quit, stop()) has to read its last lines before it is closed.
   std::chrono::milliseconds close_grace{2000};
+  // All clients' queued output together (counted as max_queued_bytes counts it): past
+  // this, a reader waits before it handles its client's next line until the writers have
+  // brought the backlog down to half, or for backlog_wait at most (clients that never
+  // read may hold the backlog up until they are dropped). A burst then costs bounded
+  // memory, and talkers are slowed to the pace the room can take.
+  std::size_t max_backlog_bytes = 64 * 1024 * 1024;
+  std::chrono::milliseconds backlog_wait{50};
   // Where the server says what it did to whom (slow clients dropped, errors); null: silent.
   // On a Runtime it may be called from several workers at once.
   std::function<void(std::string_view)> log = {};
@@ -89,6 +99,8 @@ struct ChatStats {
   std::uint64_t error_replies = 0;       // "! ..." replies (bad commands, nicks, long lines)
   std::uint64_t dropped_slow = 0;        // clients disconnected because their queue passed the bound
   std::uint64_t disconnected = 0;        // clients gone, for any reason
+  std::uint64_t backlog_waits = 0;       // times a reader waited for the backlog to go down
+  std::uint64_t peak_backlog_bytes = 0;  // most output queued for all clients at once
 };
 
 class ChatServer {
@@ -140,6 +152,10 @@ private:
   void handle_who(Client& client);
   void reply(Client& client, std::string text);
   void process_drops_if_any();
+  bool backlog_over() const noexcept;
+  Task<void> wait_for_backlog();
+  void add_backlog(std::size_t bytes) noexcept;
+  void remove_backlog(std::size_t bytes) noexcept;
 
   // These need the room lock: shared at least (enqueue, broadcast, announce), or alone
   // (join, leave, process_drops_locked: they change the room).
@@ -147,7 +163,8 @@ private:
   void leave(Client& client, std::string_view reason);
   void broadcast(const Message& message, const Client* except);
   void announce(std::string text, const Client* except);
-  bool enqueue(Client& client, const Message& message);
+  bool enqueue(Client& client, const Message& message);  // adds the backlog itself
+  bool enqueue_line(Client& client, const Message& message);  // leaves the backlog to the caller
   void schedule_drop(Client& client);
   void process_drops_locked();
   std::string next_guest_nick();
@@ -160,7 +177,12 @@ private:
 
   ChatOptions m_options;
   Figure m_accepted{0}, m_peak_clients{0}, m_lines_received{0}, m_messages_broadcast{0}, m_deliveries{0},
-      m_bytes_written{0}, m_writes{0}, m_error_replies{0}, m_dropped_slow{0}, m_disconnected{0};
+      m_bytes_written{0}, m_writes{0}, m_error_replies{0}, m_dropped_slow{0}, m_disconnected{0}, m_backlog_waits{0},
+      m_peak_backlog{0};
+  // The sum of every client's queued_bytes: added once per broadcast, removed once per
+  // write. Memory ordering: relaxed; it orders nothing, m_backlog_drained wakes readers.
+  std::atomic<std::int64_t> m_backlog{0};  // signed: a write may be counted before its broadcast
+  Event m_backlog_drained;  // set when m_backlog falls to half max_backlog_bytes
   // Memory ordering: release by stop() (exchange), acquire by stopping(); stop() sets it
   // before it takes the room lock, so a client entering the room under that lock either
   // is found by stop() or finds it stopping.

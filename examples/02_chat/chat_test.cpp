@@ -24,6 +24,7 @@ namespace {
 namespace gb = gearbox;
 using gb::chat::ChatOptions;
 using gb::chat::ChatServer;
+using gb::chat::ChatStats;
 using namespace std::chrono_literals;
 
 constexpr auto k_test_limit = 60s;
@@ -171,6 +172,10 @@ TEST_P(ChatOnEveryFlavor, who_lists_everyone_online) {
       co_await clients.back()->welcome();
     }
     co_await clients[1]->send("/nick bob\n");
+    // The rename is done before /who is sent: two clients' lines have no order of their
+    // own (on a Runtime their readers run on two workers at once).
+    EXPECT_EQ(co_await clients[1]->line(), "* guest3 joined");
+    EXPECT_EQ(co_await clients[1]->line(), "* you are now bob");
     co_await clients[2]->send("/who\n");
     EXPECT_EQ(co_await clients[2]->line(), "* guest2 is now bob");
     EXPECT_EQ(co_await clients[2]->line(), "* 3 online: bob, guest1, guest3");
@@ -282,10 +287,10 @@ TEST_P(ChatOnEveryFlavor, a_client_that_sends_a_line_and_closes_is_seen_leaving)
   });
 }
 
-TEST_P(ChatOnEveryFlavor, a_client_that_never_reads_is_disconnected_once_its_queue_passes_the_bound_and_the_others_get_everything) {
-  ChatOptions options;
-  options.max_queued_bytes = 128 * 1024;
-  with_server(GetParam(), options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+// A talker, a listener that reads everything, and a sleeper that never reads: the sleeper
+// is dropped once its queue passes max_queued_bytes, and the listener gets every line.
+void check_a_client_that_never_reads_is_dropped(Flavor flavor, ChatOptions options) {
+  with_server(flavor, options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
     auto talker = co_await Client::connect(port);
     co_await talker->welcome();
     auto listener = co_await Client::connect(port);
@@ -348,52 +353,109 @@ TEST_P(ChatOnEveryFlavor, a_client_that_never_reads_is_disconnected_once_its_que
     co_await talker->send("/who\n");
     EXPECT_EQ(co_await talker->line(), "* guest3 left (too slow)");
     EXPECT_EQ(co_await talker->line(), "* 2 online: guest1, guest2");
+    // With the room's bound below the sleeper's, the sleeper held the room up.
+    if (server.options().max_backlog_bytes < server.options().max_queued_bytes) {
+      EXPECT_GT(server.stats().backlog_waits, 0u);
+    }
   });
 }
 
+TEST_P(ChatOnEveryFlavor, a_client_that_never_reads_is_disconnected_once_its_queue_passes_the_bound_and_the_others_get_everything) {
+  ChatOptions options;
+  options.max_queued_bytes = 128 * 1024;
+  check_a_client_that_never_reads_is_dropped(GetParam(), options);
+}
+
+// The same with a backlog bound below the sleeper's own: its queue alone holds the room
+// past max_backlog_bytes, so the talker's reader waits backlog_wait before each line
+// (the writers cannot bring it down) until the sleeper is dropped - then all flows again.
+TEST_P(ChatOnEveryFlavor, a_client_that_never_reads_holds_the_backlog_up_only_until_it_is_dropped) {
+  ChatOptions options;
+  options.max_queued_bytes = 128 * 1024;
+  options.max_backlog_bytes = 32 * 1024;
+  options.backlog_wait = 2ms;
+  check_a_client_that_never_reads_is_dropped(GetParam(), options);
+}
+
+// `clients` connect; the first `talkers` of them each send `messages` lines ("SEQ" and
+// `padding` bytes), all at once; every client must get each other talker's lines exactly
+// once, in its order, and never its own. Returns a description of the first thing that
+// went wrong, or "".
+struct Mesh {
+  int clients = 12;
+  int talkers = 6;
+  long messages = 200;
+  std::size_t padding = 0;
+};
+
+gb::Task<std::string> talk_and_check(std::uint16_t port, Mesh mesh) {
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::string> nicks;
+  for (int i = 0; i < mesh.clients; ++i) {
+    clients.push_back(co_await Client::connect(port));
+    nicks.push_back(co_await clients.back()->welcome());
+  }
+  auto listen = [](Client& client, int me, std::vector<std::string> nicks, Mesh mesh) -> gb::Task<std::string> {
+    const long expected = (me < mesh.talkers ? mesh.talkers - 1 : mesh.talkers) * mesh.messages;
+    std::vector<long> next(static_cast<std::size_t>(mesh.talkers), 0);
+    for (long got = 0; got < expected;) {
+      const std::string line = co_await client.line();
+      if (line.starts_with("* ")) continue;  // joins
+      const std::size_t colon = line.find(": ");
+      const auto sender = std::find(nicks.begin(), nicks.end(), line.substr(0, colon)) - nicks.begin();
+      if (colon == std::string::npos || sender >= mesh.talkers || sender == me)
+        co_return "client " + std::to_string(me) + " got " + line.substr(0, 80);
+      if (std::stol(line.substr(colon + 2)) != next[static_cast<std::size_t>(sender)]++)
+        co_return "client " + std::to_string(me) + " got " + line.substr(0, 80) + " out of order";
+      ++got;
+    }
+    co_return std::string();
+  };
+  auto talk = [](Client& client, Mesh mesh) -> gb::Task<void> {
+    const std::string padding(mesh.padding, 'p');
+    std::string all;  // one write: the server reads many lines at a time
+    for (long seq = 0; seq < mesh.messages; ++seq) all += std::to_string(seq) + " " + padding + "\n";
+    co_await client.send(std::move(all));
+  };
+  std::vector<gb::JoinHandle<std::string>> listeners;
+  std::vector<gb::JoinHandle<void>> talkers;
+  for (int i = 0; i < mesh.clients; ++i) listeners.push_back(gb::spawn(listen(*clients[i], i, nicks, mesh)));
+  for (int i = 0; i < mesh.talkers; ++i) talkers.push_back(gb::spawn(talk(*clients[i], mesh)));
+  for (auto& talker : talkers) co_await std::move(talker);
+  std::string failure;
+  for (auto& listener : listeners) {
+    std::string wrong = co_await std::move(listener);
+    if (failure.empty()) failure = std::move(wrong);
+  }
+  co_return failure;
+}
+
 // Everyone talks at once: on the Runtime the talkers' readers broadcast from both workers
-// into the same queues while the writers drain them. Each line must reach every other
-// client exactly once, in its sender's order, and never its sender.
+// into the same queues while the writers drain them.
 TEST_P(ChatOnEveryFlavor, messages_from_many_talkers_at_once_reach_every_other_client_once_and_in_order) {
   with_server(GetParam(), [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
-    constexpr int k_clients = 12;
-    constexpr int k_talkers = 6;  // clients 0..5 talk, all listen
-    constexpr long k_messages = 200;
-    std::vector<std::unique_ptr<Client>> clients;
-    std::vector<std::string> nicks;
-    for (int i = 0; i < k_clients; ++i) {
-      clients.push_back(co_await Client::connect(port));
-      nicks.push_back(co_await clients.back()->welcome());
-    }
-    // What client `me` must see: k_messages lines from each other talker, "NICK: SEQ".
-    auto listen = [](Client& client, int me, std::vector<std::string> nicks) -> gb::Task<std::string> {
-      const long expected = (me < k_talkers ? k_talkers - 1 : k_talkers) * k_messages;
-      std::vector<long> next(k_talkers, 0);
-      for (long got = 0; got < expected;) {
-        const std::string line = co_await client.line();
-        if (line.starts_with("* ")) continue;  // joins
-        const std::size_t colon = line.find(": ");
-        const auto sender = std::find(nicks.begin(), nicks.end(), line.substr(0, colon)) - nicks.begin();
-        if (colon == std::string::npos || sender >= k_talkers || sender == me)
-          co_return "client " + std::to_string(me) + " got " + line;
-        if (std::stol(line.substr(colon + 2)) != next[sender]++)
-          co_return "client " + std::to_string(me) + " got " + line + " out of order";
-        ++got;
-      }
-      co_return std::string();
-    };
-    auto talk = [](Client& client) -> gb::Task<void> {
-      for (long seq = 0; seq < k_messages; ++seq) co_await client.send(std::to_string(seq) + "\n");
-    };
-    std::vector<gb::JoinHandle<std::string>> listeners;
-    std::vector<gb::JoinHandle<void>> talkers;
-    for (int i = 0; i < k_clients; ++i) listeners.push_back(gb::spawn(listen(*clients[i], i, nicks)));
-    for (int i = 0; i < k_talkers; ++i) talkers.push_back(gb::spawn(talk(*clients[i])));
-    for (auto& talker : talkers) co_await std::move(talker);
-    for (auto& listener : listeners) EXPECT_EQ(co_await std::move(listener), "");
-    EXPECT_EQ(server.stats().messages_broadcast, static_cast<std::uint64_t>(k_talkers * k_messages));
+    const Mesh mesh;
+    EXPECT_EQ(co_await talk_and_check(port, mesh), "");
+    EXPECT_EQ(server.stats().messages_broadcast, static_cast<std::uint64_t>(mesh.talkers * mesh.messages));
     EXPECT_EQ(server.stats().dropped_slow, 0u);
-    EXPECT_EQ(server.clients(), static_cast<std::size_t>(k_clients));
+  });
+}
+
+// A burst far past max_backlog_bytes: each broadcast alone passes the bound, so every
+// reader waits for the writers before its next line, and the backlog never grows by more
+// than the broadcasts that passed the check at once (one per talker) - yet nothing is lost.
+TEST_P(ChatOnEveryFlavor, a_burst_past_the_backlog_bound_makes_readers_wait_for_the_writers_and_loses_nothing) {
+  ChatOptions options;
+  options.max_backlog_bytes = 4 * 1024;
+  options.backlog_wait = 10s;  // a drain, not this, ends the waits here
+  with_server(GetParam(), options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+    const Mesh mesh{.clients = 10, .talkers = 3, .messages = 100, .padding = 1000};
+    EXPECT_EQ(co_await talk_and_check(port, mesh), "");
+    const ChatStats stats = server.stats();
+    const std::uint64_t broadcast_cost = (mesh.clients - 1) * (mesh.padding + 32 + 16);  // "guestN: SEQ pad\n", slot
+    EXPECT_GT(stats.backlog_waits, 0u);
+    EXPECT_LE(stats.peak_backlog_bytes, server.options().max_backlog_bytes + mesh.talkers * broadcast_cost);
+    EXPECT_EQ(stats.dropped_slow, 0u);
   });
 }
 

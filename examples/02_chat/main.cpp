@@ -7,6 +7,7 @@
 // --port 0, the default, the kernel picks the port: read it from that line). Runs until
 // SIGINT or SIGTERM, then tells every client goodbye, closes them and exits 0. Exit 1 if
 // it cannot listen, 2 on bad arguments. See README.md for the protocol.
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -66,6 +67,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-queued-bytes", options.max_queued_bytes,
                  "a client with more outgoing bytes queued than this is disconnected")
       ->capture_default_str();
+  app.add_option("--write-batch", options.write_batch, "queued lines copied into one write, up to this many bytes")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--max-backlog-bytes", options.max_backlog_bytes,
+                 "all clients' queued output together beyond this: readers wait for the writers")
+      ->capture_default_str();
   app.add_option("--announce-limit", options.announce_limit, "announce joins and leaves while the room has at most this many members")
       ->capture_default_str();
   app.add_option("--threads", threads, "threads serving clients: 1 runs one loop, more a gb::Runtime of that many workers")
@@ -80,6 +87,12 @@ int main(int argc, char** argv) {
 
   if (!quiet) options.log = [](std::string_view line) { std::fprintf(stderr, "gearbox-chat: %.*s\n", static_cast<int>(line.size()), line.data()); };
   const rlim_t descriptors = raise_descriptor_limit();
+  // One malloc arena, before any thread starts. On a Runtime a line is allocated on the
+  // worker that broadcasts it and freed on whichever writes it last, and a queue slot
+  // grows on one worker and shrinks on another: per-thread arenas then keep freed memory
+  // stranded. Measured at 2 threads and 10,000 clients (chat_10k): peak RSS 89-94 MB with
+  // one arena against 104-112 MB with glibc's default, at the same delivery rate.
+  mallopt(M_ARENA_MAX, 1);
   try {
     // The signals are blocked before any thread exists, on the thread that runs the loop
     // or waits for the runtime, so that no thread takes them by other means (signal.hpp).

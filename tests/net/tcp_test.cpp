@@ -1,7 +1,9 @@
-// TCP on the loop, over 127.0.0.1: round trips, partial writes, cancellation, timeouts,
-// resets, end of stream, fairness and running out of descriptors. Client and server run
-// as tasks of one loop; loopback delivers data inside the sending call, so interleavings
-// are decided by the loop alone.
+// TCP over 127.0.0.1: round trips, partial writes, vectored writes, shutdown,
+// cancellation, timeouts, resets, end of stream, fairness and running out of descriptors.
+// The cases that assert outcomes run on both flavors (TcpStreamOnEveryFlavor); those that
+// depend on interleavings or the manual clock run on the test loop, where client and
+// server are tasks of one loop and loopback delivers data inside the sending call, so
+// interleavings are decided by the loop alone.
 #include <gearbox/net/tcp.hpp>
 #include <gearbox/net/unix.hpp>
 
@@ -77,8 +79,38 @@ gb::Task<std::string> read_to_end(net::TcpStream& stream) {
 
 }  // namespace
 
-TEST(TcpStream, a_message_written_to_an_echo_server_comes_back_unchanged) {
-  run_on_test_loop([]() -> gb::Task<void> {
+// The cases that need no manual clock run on both flavors: on the Runtime client and
+// server tasks run on two workers at once.
+namespace {
+
+using gearbox_test::Flavor;
+
+class TcpStreamOnEveryFlavor : public testing::TestWithParam<Flavor> {
+protected:
+  template <class T>
+  T run(gb::Task<T> task) {
+    return gearbox_test::run_on(GetParam(), gb::timeout(gearbox_test::k_hang_guard, std::move(task)));
+  }
+};
+
+// Reads from `stream` until end of stream or an error; the error number, or 0 at the end.
+gb::Task<int> read_until_end(net::TcpStream& stream) {
+  char buffer[4096];
+  try {
+    while (co_await stream.read(std::span<char>(buffer)) > 0) {
+    }
+  } catch (const gb::IoError& e) {
+    co_return e.error_number();
+  }
+  co_return 0;
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Tcp, TcpStreamOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+TEST_P(TcpStreamOnEveryFlavor, a_message_written_to_an_echo_server_comes_back_unchanged) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     auto server = gb::spawn(echo_one(listener));
     auto client = co_await net::TcpStream::connect(listener.local_address());
@@ -92,13 +124,18 @@ TEST(TcpStream, a_message_written_to_an_echo_server_comes_back_unchanged) {
   }());
 }
 
-TEST(TcpStream, many_round_trips_on_many_connections_all_come_back_in_order) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, many_round_trips_on_many_connections_all_come_back_in_order) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     constexpr int k_clients = 20;
     constexpr int k_rounds = 50;
-    std::vector<gb::JoinHandle<void>> servers;
-    for (int i = 0; i < k_clients; ++i) servers.push_back(gb::spawn(echo_one(listener)));
+    // One task accepts (one waiter per direction of a descriptor: concurrent accepts on
+    // one listener are a logic error) and gives each connection an echo task of its own.
+    auto acceptor = gb::spawn([](net::TcpListener& listener) -> gb::Task<std::vector<gb::JoinHandle<void>>> {
+      std::vector<gb::JoinHandle<void>> echoes;
+      for (int i = 0; i < k_clients; ++i) echoes.push_back(gb::spawn(echo(co_await listener.accept())));
+      co_return echoes;
+    }(listener));
     std::vector<gb::Task<int>> clients;
     for (int c = 0; c < k_clients; ++c) {
       clients.push_back([](net::SocketAddress to, int id) -> gb::Task<int> {
@@ -116,12 +153,12 @@ TEST(TcpStream, many_round_trips_on_many_connections_all_come_back_in_order) {
     }
     const std::vector<int> good = co_await gb::gather(std::move(clients));
     EXPECT_EQ(std::accumulate(good.begin(), good.end(), 0), k_clients * k_rounds);
-    for (auto& server : servers) co_await server;
+    for (auto& server : co_await acceptor) co_await server;
   }());
 }
 
-TEST(TcpStream, a_transfer_far_larger_than_the_socket_buffers_arrives_whole_across_partial_writes) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, a_transfer_far_larger_than_the_socket_buffers_arrives_whole_across_partial_writes) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     const std::string sent = pattern(16 << 20);
     auto receiver = gb::spawn([](net::TcpListener& l) -> gb::Task<std::string> {
@@ -137,8 +174,8 @@ TEST(TcpStream, a_transfer_far_larger_than_the_socket_buffers_arrives_whole_acro
   }());
 }
 
-TEST(TcpStream, a_read_cancelled_by_timeout_leaves_the_stream_usable) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, a_read_cancelled_by_timeout_leaves_the_stream_usable) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     auto client = co_await net::TcpStream::connect(listener.local_address());
     auto server = co_await listener.accept();
@@ -150,8 +187,8 @@ TEST(TcpStream, a_read_cancelled_by_timeout_leaves_the_stream_usable) {
   }());
 }
 
-TEST(TcpStream, a_write_to_a_peer_that_never_reads_waits_without_stalling_other_tasks_until_its_timeout) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, a_write_to_a_peer_that_never_reads_waits_without_stalling_other_tasks_until_its_timeout) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     auto client = co_await net::TcpStream::connect(listener.local_address());
     auto silent_server = co_await listener.accept();  // never reads
@@ -169,8 +206,8 @@ TEST(TcpStream, a_write_to_a_peer_that_never_reads_waits_without_stalling_other_
   }());
 }
 
-TEST(TcpStream, read_exact_reports_a_peer_that_closes_in_the_middle_of_a_message) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, read_exact_reports_a_peer_that_closes_in_the_middle_of_a_message) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     auto client = co_await net::TcpStream::connect(listener.local_address());
     {
@@ -182,8 +219,8 @@ TEST(TcpStream, read_exact_reports_a_peer_that_closes_in_the_middle_of_a_message
   }());
 }
 
-TEST(TcpStream, a_reset_connection_is_an_io_error_with_econnreset) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, a_reset_connection_is_an_io_error_with_econnreset) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     auto client = co_await net::TcpStream::connect(listener.local_address());
     {
@@ -202,8 +239,8 @@ TEST(TcpStream, a_reset_connection_is_an_io_error_with_econnreset) {
   }());
 }
 
-TEST(TcpStream, a_write_after_the_peer_reset_is_an_io_error_not_a_sigpipe) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, a_write_after_the_peer_reset_is_an_io_error_not_a_sigpipe) {
+  run([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     auto client = co_await net::TcpStream::connect(listener.local_address());
     {
@@ -221,8 +258,8 @@ TEST(TcpStream, a_write_after_the_peer_reset_is_an_io_error_not_a_sigpipe) {
   }());
 }
 
-TEST(TcpStream, connecting_to_a_closed_port_is_refused) {
-  run_on_test_loop([]() -> gb::Task<void> {
+TEST_P(TcpStreamOnEveryFlavor, connecting_to_a_closed_port_is_refused) {
+  run([]() -> gb::Task<void> {
     net::SocketAddress address;
     {
       auto listener = listen_on_loopback();
@@ -538,34 +575,6 @@ TEST(Resolve, an_unknown_host_is_a_resolve_error) {
 
 // Vectored writes and shutdown(), on both flavors: on the Runtime the reader, the writer
 // and the task that shuts the stream down may run on different workers.
-namespace {
-
-using gearbox_test::Flavor;
-
-class TcpStreamOnEveryFlavor : public testing::TestWithParam<Flavor> {
-protected:
-  template <class T>
-  T run(gb::Task<T> task) {
-    return gearbox_test::run_on(GetParam(), gb::timeout(gearbox_test::k_hang_guard, std::move(task)));
-  }
-};
-
-// Reads from `stream` until end of stream or an error; the error number, or 0 at the end.
-gb::Task<int> read_until_end(net::TcpStream& stream) {
-  char buffer[4096];
-  try {
-    while (co_await stream.read(std::span<char>(buffer)) > 0) {
-    }
-  } catch (const gb::IoError& e) {
-    co_return e.error_number();
-  }
-  co_return 0;
-}
-
-}  // namespace
-
-INSTANTIATE_TEST_SUITE_P(Tcp, TcpStreamOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
-
 TEST_P(TcpStreamOnEveryFlavor, a_vectored_write_of_more_pieces_than_one_call_takes_arrives_whole_and_in_order) {
   // 5,000 pieces (more than IOV_MAX, 1024), empty ones among them, 12 MB in all: far more
   // than the socket buffers, so the kernel takes them across many partial writes that
