@@ -18,6 +18,7 @@
 
 #include "chat_server.hpp"
 #include "support/flavors.hpp"
+#include "support/runtime_threads.hpp"
 
 namespace {
 
@@ -74,24 +75,26 @@ private:
 using Body = std::function<gb::Task<void>(ChatServer&, std::uint16_t port)>;
 using gearbox_test::Flavor;
 
+// Serves on `listener` while `body` runs, then stops the server and waits for run() to end.
+gb::Task<void> serve_during(ChatServer& server, gb::net::TcpListener& listener, std::uint16_t port, Body& body) {
+  auto serving = gb::spawn(server.run(listener));
+  std::exception_ptr failure;
+  try {
+    co_await gb::timeout(k_test_limit, body(server, port));
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  server.stop();
+  co_await gb::timeout(k_test_limit, std::move(serving));
+  if (failure) std::rethrow_exception(failure);
+}
+
 // Runs `body` against a fresh server, then stops the server and waits for run() to end.
 void with_server(Flavor flavor, ChatOptions options, Body body) {
   gb::net::TcpListener listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
   const std::uint16_t port = listener.local_address().port();
   ChatServer server{std::move(options)};
-  gearbox_test::run_on(flavor, [](ChatServer& server, gb::net::TcpListener& listener, std::uint16_t port,
-                                  Body& body) -> gb::Task<void> {
-    auto serving = gb::spawn(server.run(listener));
-    std::exception_ptr failure;
-    try {
-      co_await gb::timeout(k_test_limit, body(server, port));
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    server.stop();
-    co_await gb::timeout(k_test_limit, std::move(serving));
-    if (failure) std::rethrow_exception(failure);
-  }(server, listener, port, body));
+  gearbox_test::run_on(flavor, serve_during(server, listener, port, body));
 }
 
 void with_server(Flavor flavor, Body body) { with_server(flavor, ChatOptions{}, std::move(body)); }
@@ -456,6 +459,31 @@ TEST_P(ChatOnEveryFlavor, a_burst_past_the_backlog_bound_makes_readers_wait_for_
     EXPECT_GT(stats.backlog_waits, 0u);
     EXPECT_LE(stats.peak_backlog_bytes, server.options().max_backlog_bytes + mesh.talkers * broadcast_cost);
     EXPECT_EQ(stats.dropped_slow, 0u);
+  });
+}
+
+// The two busiest cases again on 1, 2, 4 and 8 workers (more than this machine's cores,
+// so that workers are preempted while they hold the room or a queue).
+class ChatOnRuntimeThreads : public testing::TestWithParam<unsigned> {};
+
+INSTANTIATE_TEST_SUITE_P(Chat, ChatOnRuntimeThreads, gearbox_test::runtime_threads(), gearbox_test::threads_name);
+
+void with_server_on_runtime(unsigned threads, ChatOptions options, Body body) {
+  gb::net::TcpListener listener = gb::net::TcpListener::bind(gb::net::SocketAddress::loopback(0));
+  const std::uint16_t port = listener.local_address().port();
+  ChatServer server{std::move(options)};
+  gb::Runtime runtime{{.threads = threads}};
+  runtime.run(serve_during(server, listener, port, body));
+}
+
+TEST_P(ChatOnRuntimeThreads, many_talkers_at_once_and_a_tight_backlog_bound_lose_nothing) {
+  ChatOptions options;
+  options.max_backlog_bytes = 16 * 1024;
+  with_server_on_runtime(GetParam(), options, [](ChatServer& server, std::uint16_t port) -> gb::Task<void> {
+    const Mesh mesh{.clients = 16, .talkers = 8, .messages = 100, .padding = 100};
+    EXPECT_EQ(co_await talk_and_check(port, mesh), "");
+    EXPECT_EQ(server.stats().messages_broadcast, static_cast<std::uint64_t>(mesh.talkers * mesh.messages));
+    EXPECT_EQ(server.stats().dropped_slow, 0u);
   });
 }
 

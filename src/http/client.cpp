@@ -11,17 +11,29 @@
 // is still ready and wanted, a few times; a socket still ready after that, or one whose
 // wanted directions changed, is looked at again on the next turn of the loop (the
 // recheck timer), so that one busy transfer cannot starve the others.
+//
+// On a Runtime the same machinery runs on a thread of the Client's own, with a Loop (the
+// Driver): libcurl wants its callbacks on one thread, and a worker's loop watches
+// descriptors only through FdWatch. A fetch hands its transfer to the driver (Loop::post)
+// and waits on the transfer's Event, which the driver sets from its thread.
 #include <gearbox/http/client.hpp>
 
 #include <poll.h>
 
+#include <atomic>
+#include <exception>
+#include <latch>
 #include <memory>
+#include <mutex>
+#include <semaphore>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include <gearbox/detail/io_watcher.hpp>
 #include <gearbox/detail/timer_node.hpp>
+#include <gearbox/detail/wait_lock.hpp>
 #include <gearbox/loop.hpp>
 #include <gearbox/sync/event.hpp>
 
@@ -41,8 +53,9 @@ struct LoopTransfer {
     curl_easy_setopt(transfer.easy(), CURLOPT_PRIVATE, static_cast<void*>(this));  // found again when done
   }
   detail::CurlTransfer transfer;
-  Event finished;
+  Event finished;  // set (with result) once libcurl is done with it and it left the multi
   CURLcode result = CURLE_OK;
+  std::exception_ptr failure;  // the driver could not start it
   bool in_multi = false;
 };
 
@@ -76,13 +89,13 @@ public:
   }
 
   Loop& loop() const noexcept { return *m_loop; }
-  std::size_t active() const noexcept { return m_active; }
+  std::size_t active() const noexcept { return m_active.load(std::memory_order_relaxed); }
 
   void add(LoopTransfer& t) {
     if (const CURLMcode code = curl_multi_add_handle(m_multi, t.transfer.easy()); code != CURLM_OK)
       throw FetchError(CURLE_FAILED_INIT, std::string("gearbox::http: ") + curl_multi_strerror(code));
     t.in_multi = true;
-    ++m_active;
+    m_active.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Takes the transfer out of the multi handle (done, cancelled or failed). Not from
@@ -91,7 +104,7 @@ public:
     if (!t.in_multi) return;
     curl_multi_remove_handle(m_multi, t.transfer.easy());
     t.in_multi = false;
-    --m_active;
+    m_active.fetch_sub(1, std::memory_order_relaxed);
   }
 
 private:
@@ -229,7 +242,8 @@ private:
       curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &owner);
       LoopTransfer& t = *static_cast<LoopTransfer*>(owner);
       t.result = message->data.result;
-      t.finished.set();  // the task runs on a later turn and removes the handle
+      remove(t);         // out of the multi before the task can end its life
+      t.finished.set();  // the task runs on a later turn (on a Runtime, perhaps at once)
     }
   }
 
@@ -248,17 +262,99 @@ private:
   std::unordered_map<int, std::unique_ptr<Socket>> m_sockets;
   std::unordered_set<int> m_rechecks;
   std::vector<std::unique_ptr<Socket>> m_retired;  // see on_socket's CURL_POLL_REMOVE
-  std::size_t m_active = 0;
+  // Memory ordering: relaxed; a count read by active() from any thread, ordering nothing.
+  std::atomic<std::size_t> m_active{0};
+};
+
+// libcurl on a thread of its own, for the fetches of tasks on a Runtime.
+class Client::Driver {
+public:
+  explicit Driver(const ClientOptions& options) {
+    std::latch ready{1};
+    m_thread = std::thread([this, &options, &ready] {
+      Loop loop;
+      m_loop = &loop;
+      m_impl = std::make_unique<Impl>(loop, options);
+      ready.count_down();
+      loop.run(until_stopped());
+      m_impl.reset();  // on this thread, while its loop exists (it unwatches there)
+    });
+    ready.wait();
+  }
+  ~Driver() {
+    m_loop->post([this] { m_stop.set(); });
+    m_thread.join();
+  }
+
+  // Runs `fn` on the driver's thread, soon. Thread-safe.
+  void post(std::function<void()> fn) { m_loop->post(std::move(fn)); }
+  Impl& impl() noexcept { return *m_impl; }  // driver thread only (but active())
+
+  // On the driver's thread: hands `t` to libcurl, or fails it at once.
+  void start(LoopTransfer& t) noexcept {
+    try {
+      m_impl->add(t);
+    } catch (...) {
+      t.failure = std::current_exception();
+      t.finished.set();
+    }
+  }
+
+private:
+  Task<void> until_stopped() {
+    // The transfers' Events are shared with tasks on the Runtime's workers, so this
+    // thread must take the primitives' locks, which a thread running a Loop skips (its
+    // primitives are its own: see detail/wait_lock.hpp). Restored when run() returns.
+    gearbox::detail::t_exclusive_loop_thread = false;
+    co_await m_stop.wait();
+  }
+
+  std::thread m_thread;
+  Loop* m_loop = nullptr;
+  std::unique_ptr<Impl> m_impl;
+  Event m_stop;  // the driver loop's own: set on its thread, through post
 };
 
 Client::Client(ClientOptions options) : m_options(std::move(options)) {}
 
 Client::~Client() = default;
 
-std::size_t Client::active() const noexcept { return m_impl ? m_impl->active() : 0; }
+std::size_t Client::active() const noexcept {
+  std::size_t count = m_impl ? m_impl->active() : 0;
+  std::lock_guard lock{m_driver_mutex};
+  return count + (m_driver ? m_driver->impl().active() : 0);
+}
+
+Client::Driver& Client::driver() {
+  std::lock_guard lock{m_driver_mutex};  // the first fetches may come from two workers at once
+  if (!m_driver) m_driver = std::make_unique<Driver>(m_options);
+  return *m_driver;
+}
+
+Task<FetchResponse> Client::fetch_on_driver(std::string url, FetchOptions options) {
+  Driver& driver = this->driver();
+  LoopTransfer t(url, std::move(options), m_options);
+  driver.post([&driver, &t] { driver.start(t); });
+  try {
+    co_await t.finished.wait();
+  } catch (...) {
+    // Cancelled: take the transfer back from libcurl before `t` goes. The driver's thread
+    // never waits for a worker, so this wait is a few microseconds.
+    std::binary_semaphore removed{0};
+    driver.post([&driver, &t, &removed] {
+      driver.impl().remove(t);
+      removed.release();
+    });
+    removed.acquire();
+    throw;
+  }
+  if (t.failure) std::rethrow_exception(t.failure);
+  co_return t.transfer.finish(t.result);
+}
 
 Task<FetchResponse> Client::fetch(std::string url, FetchOptions options) {
   Loop& loop = Loop::current_or_throw();
+  if (LoopAccess::runtime(loop)) co_return co_await fetch_on_driver(std::move(url), std::move(options));
   if (!m_impl) m_impl = std::make_unique<Impl>(loop, m_options);
   if (&m_impl->loop() != &loop) throw std::logic_error("gearbox::http: a Client serves the loop of its first fetch only");
   LoopTransfer t(url, std::move(options), m_options);

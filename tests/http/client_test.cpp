@@ -1,5 +1,5 @@
-// The HTTP client against gearbox's own HTTP server on the same loop (real clock: libcurl
-// keeps real time): statuses, bodies both ways, headers, redirects, streaming, progress,
+// The HTTP client against gearbox's own HTTP server on the same engine, a Loop or a
+// Runtime (real clock: libcurl keeps real time): statuses, bodies both ways, headers, redirects, streaming, progress,
 // limits, timeouts, cancellation, refused connections, a connection limit under many
 // concurrent requests, and the blocking client from another thread.
 #include <gearbox/http/client.hpp>
@@ -18,10 +18,13 @@
 #include <gearbox/time.hpp>
 #include <gearbox/to_thread.hpp>
 
+#include "support/flavors.hpp"
+
 namespace gb = gearbox;
 namespace http = gearbox::http;
 namespace net = gearbox::net;
 using namespace std::chrono_literals;
+using gearbox_test::Flavor;
 
 namespace {
 
@@ -68,15 +71,14 @@ http::Router routes() {
   return router;
 }
 
-// Serves `routes()` on 127.0.0.1 while `body(base_url)` runs on the same loop; returns
-// what the server counted.
+// Serves `routes()` on 127.0.0.1 while `body(base_url)` runs on the same engine (a Loop,
+// or a Runtime of 2 workers); returns what the server counted.
 template <class Body>
-http::ServerStats with_server(Body body) {
+http::ServerStats with_server(Flavor flavor, Body body) {
   http::Server server(routes());
   net::TcpListener listener = net::TcpListener::bind(net::SocketAddress::loopback(0));
   const std::string base = "http://127.0.0.1:" + std::to_string(listener.local_address().port());
-  gb::Loop loop;
-  loop.run([&]() -> gb::Task<void> {
+  gearbox_test::run_on(flavor, [&]() -> gb::Task<void> {
     gb::JoinHandle<void> serving = gb::spawn(server.serve(listener), gb::Start::eager);
     co_await body(base);
     server.stop();
@@ -85,12 +87,23 @@ http::ServerStats with_server(Body body) {
   return server.stats();
 }
 
+template <class Body>
+http::ServerStats with_server(Body body) {
+  return with_server(Flavor::loop, std::move(body));
+}
+
+// The client on both flavors: on a Runtime its fetches come from tasks on any worker and
+// libcurl runs on the Client's own thread.
+class HttpClientOnEveryFlavor : public testing::TestWithParam<Flavor> {};
+
 }  // namespace
 
-TEST(HttpClient, gets_status_headers_and_body_and_a_404_is_a_response_not_an_error) {
+INSTANTIATE_TEST_SUITE_P(Http, HttpClientOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+TEST_P(HttpClientOnEveryFlavor, gets_status_headers_and_body_and_a_404_is_a_response_not_an_error) {
   http::FetchResponse hello;
   http::FetchResponse missing;
-  with_server([&](std::string base) -> gb::Task<void> {
+  with_server(GetParam(), [&](std::string base) -> gb::Task<void> {
     http::Client client;
     hello = co_await client.get(base + "/hello");
     missing = co_await client.get(base + "/missing");
@@ -104,12 +117,12 @@ TEST(HttpClient, gets_status_headers_and_body_and_a_404_is_a_response_not_an_err
   EXPECT_EQ(missing.body, "Not Found\n");
 }
 
-TEST(HttpClient, posts_and_puts_bodies_and_sends_its_headers) {
+TEST_P(HttpClientOnEveryFlavor, posts_and_puts_bodies_and_sends_its_headers) {
   http::FetchResponse posted;
   http::FetchResponse put;
   http::FetchResponse headers;
   const std::string body = big_body();
-  with_server([&](std::string base) -> gb::Task<void> {
+  with_server(GetParam(), [&](std::string base) -> gb::Task<void> {
     http::Client client;
     http::FetchOptions post{.method = "POST", .body = body};
     posted = co_await client.fetch(base + "/echo", std::move(post));
@@ -129,11 +142,11 @@ TEST(HttpClient, posts_and_puts_bodies_and_sends_its_headers) {
   EXPECT_NE(headers.body.find("User-Agent=gearbox\n"), std::string::npos) << headers.body;
 }
 
-TEST(HttpClient, follows_redirects_unless_told_not_to_and_stops_a_redirect_loop) {
+TEST_P(HttpClientOnEveryFlavor, follows_redirects_unless_told_not_to_and_stops_a_redirect_loop) {
   http::FetchResponse followed;
   http::FetchResponse not_followed;
   std::string loop_error;
-  with_server([&](std::string base) -> gb::Task<void> {
+  with_server(GetParam(), [&](std::string base) -> gb::Task<void> {
     http::Client client;
     followed = co_await client.get(base + "/redirect");
     http::FetchOptions no_follow{.follow_redirects = false};  // (named: see client.hpp on g++ 12)
@@ -154,13 +167,13 @@ TEST(HttpClient, follows_redirects_unless_told_not_to_and_stops_a_redirect_loop)
   EXPECT_NE(loop_error.find("redirect"), std::string::npos) << loop_error;
 }
 
-TEST(HttpClient, streams_a_body_to_a_callback_after_its_head_and_reports_progress) {
+TEST_P(HttpClientOnEveryFlavor, streams_a_body_to_a_callback_after_its_head_and_reports_progress) {
   std::string streamed;
   std::string started;
   int chunks = 0;
   http::Progress last;
   http::FetchResponse response;
-  with_server([&](std::string base) -> gb::Task<void> {
+  with_server(GetParam(), [&](std::string base) -> gb::Task<void> {
     http::Client client;
     http::FetchOptions options;
     options.on_data = [&](std::string_view chunk) {
@@ -183,10 +196,10 @@ TEST(HttpClient, streams_a_body_to_a_callback_after_its_head_and_reports_progres
   EXPECT_EQ(last.download_total, big_body().size());
 }
 
-TEST(HttpClient, a_body_over_the_limit_and_a_throwing_callback_fail_the_fetch) {
+TEST_P(HttpClientOnEveryFlavor, a_body_over_the_limit_and_a_throwing_callback_fail_the_fetch) {
   std::string too_large;
   std::string thrown;
-  with_server([&](std::string base) -> gb::Task<void> {
+  with_server(GetParam(), [&](std::string base) -> gb::Task<void> {
     http::Client client;
     try {
       http::FetchOptions small{.max_body_bytes = 1000};
@@ -209,11 +222,11 @@ TEST(HttpClient, a_body_over_the_limit_and_a_throwing_callback_fail_the_fetch) {
   EXPECT_EQ(thrown, "disk full");
 }
 
-TEST(HttpClient, a_timeout_throws_timeout_error_and_cancelling_aborts_the_transfer) {
+TEST_P(HttpClientOnEveryFlavor, a_timeout_throws_timeout_error_and_cancelling_aborts_the_transfer) {
   bool timed_out = false;
   bool cancelled = false;
   std::size_t active_after = 99;
-  with_server([&](std::string base) -> gb::Task<void> {
+  with_server(GetParam(), [&](std::string base) -> gb::Task<void> {
     http::Client client;
     try {
       http::FetchOptions quick{.timeout = 200ms};
@@ -236,13 +249,12 @@ TEST(HttpClient, a_timeout_throws_timeout_error_and_cancelling_aborts_the_transf
   EXPECT_EQ(active_after, 0u);
 }
 
-TEST(HttpClient, a_refused_connection_and_a_bad_url_are_fetch_errors_with_a_reason) {
+TEST_P(HttpClientOnEveryFlavor, a_refused_connection_and_a_bad_url_are_fetch_errors_with_a_reason) {
   net::TcpListener closed = net::TcpListener::bind(net::SocketAddress::loopback(0));
   const std::string refused_url = "http://127.0.0.1:" + std::to_string(closed.local_address().port()) + "/";
   closed.close();
   std::vector<std::string> errors;
-  gb::Loop loop;
-  loop.run([&]() -> gb::Task<void> {
+  gearbox_test::run_on(GetParam(), [&]() -> gb::Task<void> {
     http::Client client;
     for (const std::string& url : {refused_url, std::string("ftp://127.0.0.1/file"), std::string("http://")}) {
       try {
@@ -259,9 +271,9 @@ TEST(HttpClient, a_refused_connection_and_a_bad_url_are_fetch_errors_with_a_reas
   EXPECT_FALSE(errors[2].empty());
 }
 
-TEST(HttpClient, many_concurrent_fetches_share_a_limited_number_of_connections) {
+TEST_P(HttpClientOnEveryFlavor, many_concurrent_fetches_share_a_limited_number_of_connections) {
   std::vector<int> statuses;
-  const http::ServerStats stats = with_server([&](std::string base) -> gb::Task<void> {
+  const http::ServerStats stats = with_server(GetParam(), [&](std::string base) -> gb::Task<void> {
         http::Client client({.max_connections = 4});
         std::vector<gb::Task<http::FetchResponse>> fetches;
         for (int i = 0; i < 200; ++i) fetches.push_back(client.get(base + "/hello"));

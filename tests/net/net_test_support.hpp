@@ -1,5 +1,6 @@
 // Shared by the tests of Unix domain stream sockets (unix_test, unix_stream_io_test): a
-// bounded run on the manual-clock test loop, and a read to the end of a stream.
+// bounded run on the manual-clock test loop (or on a Runtime), and a read to the end of a
+// stream.
 #pragma once
 
 #include <array>
@@ -11,6 +12,7 @@
 #include <gearbox/task.hpp>
 #include <gearbox/time.hpp>
 
+#include "support/flavors.hpp"
 #include "support/hang_guard.hpp"
 #include "support/test_loop.hpp"
 
@@ -25,6 +27,14 @@ namespace net = gearbox::net;
 template <class T>
 inline T run_bounded(gb::Task<T> task) {
   return gearbox_test::run_on_test_loop(gb::timeout(gearbox_test::k_hang_guard, std::move(task)));
+}
+
+// run_bounded on `flavor`: the Loop flavor as above; the Runtime flavor on 2 workers and
+// the real clock, under the same bound.
+template <class T>
+inline T run_bounded(Flavor flavor, gb::Task<T> task) {
+  if (flavor == Flavor::loop) return run_bounded(std::move(task));
+  return run_on(Flavor::runtime, gb::timeout(gearbox_test::k_hang_guard, std::move(task)));
 }
 
 inline gb::Task<std::string> read_to_end(net::ByteStream& stream) {

@@ -7,8 +7,8 @@
 //
 // Unix sockets deliver within the writing system call, so the tests run on the manual
 // clock (run_bounded: deterministic, and a lost wake-up is a TimeoutError at once instead
-// of a hang). Each test uses its own temporary directory for socket paths, and abstract
-// names carry the pid.
+// of a hang), and those without a close() from another task on a Runtime too. Each test
+// uses its own temporary directory for socket paths, and abstract names carry the pid.
 #include <gearbox/net/unix.hpp>
 
 #include <sys/socket.h>
@@ -68,8 +68,13 @@ gb::Task<std::string> next_line(net::BufferedReader<net::UnixStream>& reader) {
 
 // ---- BufferedReader over a UnixStream ----
 
-TEST(BufferedReader, lines_ending_in_crlf_or_lf_come_without_their_line_ends) {
-  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+// The cases without a close() from another task run on both flavors: on the Runtime
+// the two ends run on two workers at once (real clock, under the hang guard).
+class StreamIoOnEveryFlavor : public testing::TestWithParam<gearbox_test::Flavor> {};
+INSTANTIATE_TEST_SUITE_P(Unix, StreamIoOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+TEST_P(StreamIoOnEveryFlavor, lines_ending_in_crlf_or_lf_come_without_their_line_ends) {
+  const std::vector<std::string> lines = run_bounded(GetParam(), []() -> gb::Task<std::vector<std::string>> {
     auto [a, b] = net::UnixStream::pair();
     co_await a.write_all("first\r\nsecond\n\r\nlast\r\n");
     a.close();
@@ -85,8 +90,8 @@ TEST(BufferedReader, lines_ending_in_crlf_or_lf_come_without_their_line_ends) {
   EXPECT_EQ(lines, (std::vector<std::string>{"first", "second", "", "last", "<eof>"}));
 }
 
-TEST(BufferedReader, a_line_longer_than_max_line_is_LineTooLong_and_the_next_read_returns_the_line_after_it) {
-  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+TEST_P(StreamIoOnEveryFlavor, a_line_longer_than_max_line_is_LineTooLong_and_the_next_read_returns_the_line_after_it) {
+  const std::vector<std::string> lines = run_bounded(GetParam(), []() -> gb::Task<std::vector<std::string>> {
     auto [a, b] = net::UnixStream::pair();
     net::BufferedReader reader{b, {.max_line = 16, .read_size = 8}};
     // Written in pieces, so the long line spans many reads and the skip crosses them.
@@ -112,8 +117,8 @@ TEST(BufferedReader, a_line_longer_than_max_line_is_LineTooLong_and_the_next_rea
   EXPECT_EQ(lines, (std::vector<std::string>{"short", "<too long>", "exactly-16-bytes", "<too long>", "after", "<eof>"}));
 }
 
-TEST(BufferedReader, a_too_long_line_already_in_the_buffer_with_its_end_is_skipped_at_once) {
-  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+TEST_P(StreamIoOnEveryFlavor, a_too_long_line_already_in_the_buffer_with_its_end_is_skipped_at_once) {
+  const std::vector<std::string> lines = run_bounded(GetParam(), []() -> gb::Task<std::vector<std::string>> {
     auto [a, b] = net::UnixStream::pair();
     // All in one write: the long line's '\n' arrives in the same read as its start.
     co_await a.write_all(std::string(20, 'z') + "\nnext\n");
@@ -130,8 +135,8 @@ TEST(BufferedReader, a_too_long_line_already_in_the_buffer_with_its_end_is_skipp
   EXPECT_EQ(lines, (std::vector<std::string>{"<too long>", "next", "<eof>"}));
 }
 
-TEST(BufferedReader, end_of_stream_in_the_middle_of_a_line_is_UnexpectedEof) {
-  const std::vector<std::string> lines = run_bounded([]() -> gb::Task<std::vector<std::string>> {
+TEST_P(StreamIoOnEveryFlavor, end_of_stream_in_the_middle_of_a_line_is_UnexpectedEof) {
+  const std::vector<std::string> lines = run_bounded(GetParam(), []() -> gb::Task<std::vector<std::string>> {
     auto [a, b] = net::UnixStream::pair();
     co_await a.write_all("complete\npartial");
     a.close();
@@ -145,8 +150,8 @@ TEST(BufferedReader, end_of_stream_in_the_middle_of_a_line_is_UnexpectedEof) {
   EXPECT_EQ(lines, (std::vector<std::string>{"complete", "<unexpected eof>", "<eof>"}));
 }
 
-TEST(BufferedReader, a_clean_end_of_stream_is_nullopt_every_time) {
-  run_bounded([]() -> gb::Task<void> {
+TEST_P(StreamIoOnEveryFlavor, a_clean_end_of_stream_is_nullopt_every_time) {
+  run_bounded(GetParam(), []() -> gb::Task<void> {
     auto [a, b] = net::UnixStream::pair();
     co_await a.write_all("only\n");
     a.close();
@@ -157,8 +162,8 @@ TEST(BufferedReader, a_clean_end_of_stream_is_nullopt_every_time) {
   }());
 }
 
-TEST(BufferedReader, read_until_splits_on_any_delimiter_and_read_returns_the_buffered_rest_first) {
-  run_bounded([]() -> gb::Task<void> {
+TEST_P(StreamIoOnEveryFlavor, read_until_splits_on_any_delimiter_and_read_returns_the_buffered_rest_first) {
+  run_bounded(GetParam(), []() -> gb::Task<void> {
     auto [a, b] = net::UnixStream::pair();
     co_await a.write_all("key=value;tail bytes");
     a.close();
@@ -177,8 +182,8 @@ TEST(BufferedReader, read_until_splits_on_any_delimiter_and_read_returns_the_buf
 
 // ---- read_exact, end of stream, close ----
 
-TEST(UnixStream, read_exact_collects_a_message_sent_one_byte_at_a_time) {
-  const std::string got = run_bounded([]() -> gb::Task<std::string> {
+TEST_P(StreamIoOnEveryFlavor, read_exact_collects_a_message_sent_one_byte_at_a_time) {
+  const std::string got = run_bounded(GetParam(), []() -> gb::Task<std::string> {
     auto [a, b] = net::UnixStream::pair();
     auto writer = [](net::UnixStream& a) -> gb::Task<void> {
       for (int i = 0; i < 1000; ++i) {
@@ -197,8 +202,8 @@ TEST(UnixStream, read_exact_collects_a_message_sent_one_byte_at_a_time) {
   for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<char>('A' + i % 26)) << "at " << i;
 }
 
-TEST(UnixStream, read_exact_that_meets_end_of_stream_is_UnexpectedEof) {
-  run_bounded([]() -> gb::Task<void> {
+TEST_P(StreamIoOnEveryFlavor, read_exact_that_meets_end_of_stream_is_UnexpectedEof) {
+  run_bounded(GetParam(), []() -> gb::Task<void> {
     auto [a, b] = net::UnixStream::pair();
     co_await a.write_all("short");
     a.close();

@@ -7,8 +7,8 @@
 //
 // Unix sockets deliver within the writing system call, so the tests run on the manual
 // clock (run_bounded: deterministic, and a lost wake-up is a TimeoutError at once instead
-// of a hang). Each test uses its own temporary directory for socket paths, and abstract
-// names carry the pid.
+// of a hang), and those without a close() from another task on a Runtime too. Each test
+// uses its own temporary directory for socket paths, and abstract names carry the pid.
 #include <gearbox/net/unix.hpp>
 
 #include <sys/socket.h>
@@ -108,10 +108,15 @@ gb::Task<void> echo_first_with_data(net::UnixListener& listener) {
 
 }  // namespace
 
-TEST(UnixStream, a_client_connected_to_a_listener_gets_its_bytes_echoed) {
+// The cases without a close() from another task run on both flavors: on the Runtime
+// the two ends run on two workers at once (real clock, under the hang guard).
+class UnixOnEveryFlavor : public testing::TestWithParam<gearbox_test::Flavor> {};
+INSTANTIATE_TEST_SUITE_P(Unix, UnixOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+TEST_P(UnixOnEveryFlavor, a_client_connected_to_a_listener_gets_its_bytes_echoed) {
   TempDir dir;
   const std::string path = (dir / "echo.sock").string();
-  const std::string echoed = run_bounded([](std::string path) -> gb::Task<std::string> {
+  const std::string echoed = run_bounded(GetParam(), [](std::string path) -> gb::Task<std::string> {
     auto listener = net::UnixListener::bind(path);
     EXPECT_EQ(listener.path(), path);
     EXPECT_TRUE(fs::is_socket(path));
@@ -126,8 +131,8 @@ TEST(UnixStream, a_client_connected_to_a_listener_gets_its_bytes_echoed) {
   EXPECT_EQ(echoed, "hello over a unix socket");
 }
 
-TEST(UnixStream, pair_gives_two_connected_streams_both_ways) {
-  run_bounded([]() -> gb::Task<void> {
+TEST_P(UnixOnEveryFlavor, pair_gives_two_connected_streams_both_ways) {
+  run_bounded(GetParam(), []() -> gb::Task<void> {
     auto [a, b] = net::UnixStream::pair();
     co_await a.write_all("ping");
     std::array<char, 16> buffer{};
@@ -139,10 +144,10 @@ TEST(UnixStream, pair_gives_two_connected_streams_both_ways) {
   }());
 }
 
-TEST(UnixStream, a_large_transfer_through_a_pair_arrives_whole_while_both_sides_run) {
+TEST_P(UnixOnEveryFlavor, a_large_transfer_through_a_pair_arrives_whole_while_both_sides_run) {
   std::string data(3 << 20, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 % 251);
-  const std::string got = run_bounded([](const std::string& data) -> gb::Task<std::string> {
+  const std::string got = run_bounded(GetParam(), [](const std::string& data) -> gb::Task<std::string> {
     auto [a, b] = net::UnixStream::pair();
     auto writer = [](net::UnixStream& a, const std::string& data) -> gb::Task<void> {
       co_await a.write_all(data);  // far more than the socket buffers: waits for the reader
@@ -229,7 +234,7 @@ TEST(UnixListener, binding_over_an_existing_path_is_an_IoError_EADDRINUSE) {
   EXPECT_TRUE(fs::is_socket(path));
 }
 
-TEST(UnixListener, remove_stale_replaces_a_socket_file_nobody_listens_on) {
+TEST_P(UnixOnEveryFlavor, remove_stale_replaces_a_socket_file_nobody_listens_on) {
   TempDir dir;
   const fs::path path = dir / "stale.sock";
   make_stale_socket_file(path);
@@ -239,7 +244,7 @@ TEST(UnixListener, remove_stale_replaces_a_socket_file_nobody_listens_on) {
   } catch (const gb::IoError& e) {
     EXPECT_EQ(e.error_number(), EADDRINUSE);
   }
-  const std::string echoed = run_bounded([](std::string path) -> gb::Task<std::string> {
+  const std::string echoed = run_bounded(GetParam(), [](std::string path) -> gb::Task<std::string> {
     auto listener = net::UnixListener::bind(path, {.remove_stale = true});
     auto server = gb::spawn(echo_once(listener));
     net::UnixStream client = co_await net::UnixStream::connect(path);
@@ -268,10 +273,10 @@ TEST(UnixListener, remove_stale_never_removes_a_regular_file) {
   EXPECT_EQ(content, "keep me");
 }
 
-TEST(UnixListener, remove_stale_does_not_take_the_path_of_a_listener_that_is_alive) {
+TEST_P(UnixOnEveryFlavor, remove_stale_does_not_take_the_path_of_a_listener_that_is_alive) {
   TempDir dir;
   const fs::path path = dir / "live.sock";
-  const std::string answer = run_bounded([](std::string path) -> gb::Task<std::string> {
+  const std::string answer = run_bounded(GetParam(), [](std::string path) -> gb::Task<std::string> {
     auto live = net::UnixListener::bind(path);
     try {
       auto usurper = net::UnixListener::bind(path, {.remove_stale = true});
@@ -291,10 +296,10 @@ TEST(UnixListener, remove_stale_does_not_take_the_path_of_a_listener_that_is_ali
   EXPECT_EQ(answer, "still mine");
 }
 
-TEST(UnixStream, connecting_to_a_missing_path_is_an_IoError_ENOENT) {
+TEST_P(UnixOnEveryFlavor, connecting_to_a_missing_path_is_an_IoError_ENOENT) {
   TempDir dir;
   const std::string path = (dir / "nobody.sock").string();
-  const int error = run_bounded([](std::string path) -> gb::Task<int> {
+  const int error = run_bounded(GetParam(), [](std::string path) -> gb::Task<int> {
     try {
       (void)co_await net::UnixStream::connect(path);
     } catch (const gb::IoError& e) {
@@ -305,11 +310,11 @@ TEST(UnixStream, connecting_to_a_missing_path_is_an_IoError_ENOENT) {
   EXPECT_EQ(error, ENOENT);
 }
 
-TEST(UnixStream, connecting_to_a_stale_socket_file_is_an_IoError_ECONNREFUSED) {
+TEST_P(UnixOnEveryFlavor, connecting_to_a_stale_socket_file_is_an_IoError_ECONNREFUSED) {
   TempDir dir;
   const fs::path path = dir / "stale.sock";
   make_stale_socket_file(path);
-  const int error = run_bounded([](std::string path) -> gb::Task<int> {
+  const int error = run_bounded(GetParam(), [](std::string path) -> gb::Task<int> {
     try {
       (void)co_await net::UnixStream::connect(path);
     } catch (const gb::IoError& e) {
@@ -334,8 +339,8 @@ TEST(UnixStream, writing_to_a_closed_peer_is_an_IoError_EPIPE_not_SIGPIPE) {
   }());
 }
 
-TEST(UnixStream, shutdown_write_ends_the_peers_reading_while_the_other_direction_goes_on) {
-  run_bounded([]() -> gb::Task<void> {
+TEST_P(UnixOnEveryFlavor, shutdown_write_ends_the_peers_reading_while_the_other_direction_goes_on) {
+  run_bounded(GetParam(), []() -> gb::Task<void> {
     auto [a, b] = net::UnixStream::pair();
     co_await a.write_all("request");
     a.shutdown_write();

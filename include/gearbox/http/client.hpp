@@ -23,9 +23,13 @@
 // Redirects are followed unless told not to. Only http and https URLs are accepted, also
 // as redirect targets.
 //
-// Thread-safety: a Client belongs to the loop of its first fetch(): use it from that
-// loop's tasks only, and destroy it on that thread while the loop still exists (make it
-// inside the task that uses it), after every fetch has ended. fetch_blocking may be called
+// Thread-safety: on a Loop, a Client belongs to the loop of its first fetch(): use it from
+// that loop's tasks only, and destroy it on that thread while the loop still exists (make
+// it inside the task that uses it), after every fetch has ended. On a Runtime, tasks on
+// any worker may fetch at once: the Client then drives libcurl on a thread of its own
+// (made at the first fetch, joined by ~Client, which must come after every fetch has
+// ended), so on_body_start, on_data and on_progress run on that thread while their task
+// waits in fetch(). active() may be called from any thread. fetch_blocking may be called
 // from any thread; each thread keeps one connection cache of its own.
 #pragma once
 
@@ -33,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -114,8 +119,14 @@ public:
 
 private:
   class Impl;
+  class Driver;
+  Driver& driver();
+  Task<FetchResponse> fetch_on_driver(std::string url, FetchOptions options);
+
   ClientOptions m_options;
-  std::unique_ptr<Impl> m_impl;  // made at the first fetch, on its loop
+  std::unique_ptr<Impl> m_impl;  // made at the first fetch on a Loop, on that loop
+  mutable std::mutex m_driver_mutex;
+  std::unique_ptr<Driver> m_driver;  // made at the first fetch on a Runtime (under the mutex)
 };
 
 // One request on the calling thread, blocking it (libcurl's easy interface). For thread

@@ -12,11 +12,11 @@
 // there runs on that thread, one at a time, and code without a co_await is exclusive
 // already. On a Runtime worker or any other thread they take the lock with one atomic
 // exchange, and a contender spins, then yields its core (the holder may have been
-// preempted); it never sleeps in the kernel. So hold it for a few instructions only: not
-// while waking, resuming or destroying tasks, not while allocating or freeing, never
-// across a co_await (the task may resume on another thread, and a Loop's other tasks
-// would not be excluded). For longer sections use gb::Mutex (across co_await) or
-// std::mutex (plain threads).
+// preempted); it never sleeps in the kernel. So keep the section short: a few loads and
+// stores, an append that now and then grows a vector; not a system call, not waking,
+// resuming or destroying tasks (set an Event after unlocking), never a co_await (the task
+// may resume on another thread, and a Loop's other tasks would not be excluded). For
+// longer sections use gb::Mutex (across co_await) or std::mutex (plain threads).
 //
 // It is the lock gearbox's own Event, Mutex, Semaphore and Channel use (detail::WaitLock;
 // see docs/architecture.md). Not recursive; no owner is tracked.
