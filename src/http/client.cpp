@@ -25,6 +25,7 @@
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <semaphore>
 #include <thread>
 #include <unordered_map>
@@ -269,17 +270,31 @@ private:
 // libcurl on a thread of its own, for the fetches of tasks on a Runtime.
 class Client::Driver {
 public:
+  // Throws what making the thread's Loop or libcurl's multi handle threw (out of
+  // descriptors: IoError EMFILE), after the thread has ended.
   explicit Driver(const ClientOptions& options) {
     std::latch ready{1};
-    m_thread = std::thread([this, &options, &ready] {
-      Loop loop;
-      m_loop = &loop;
-      m_impl = std::make_unique<Impl>(loop, options);
+    std::exception_ptr failure;
+    m_thread = std::thread([this, &options, &ready, &failure] {
+      std::optional<Loop> loop;
+      try {
+        loop.emplace();
+        m_impl = std::make_unique<Impl>(*loop, options);
+      } catch (...) {
+        failure = std::current_exception();
+        ready.count_down();
+        return;
+      }
+      m_loop = &*loop;
       ready.count_down();
-      loop.run(until_stopped());
+      loop->run(until_stopped());
       m_impl.reset();  // on this thread, while its loop exists (it unwatches there)
     });
     ready.wait();
+    if (failure) {
+      m_thread.join();
+      std::rethrow_exception(failure);
+    }
   }
   ~Driver() {
     m_loop->post([this] { m_stop.set(); });

@@ -4,6 +4,10 @@
 // concurrent requests, and the blocking client from another thread.
 #include <gearbox/http/client.hpp>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -13,6 +17,7 @@
 #include <gearbox/error.hpp>
 #include <gearbox/http/server.hpp>
 #include <gearbox/loop.hpp>
+#include <gearbox/runtime.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/task_group.hpp>
 #include <gearbox/time.hpp>
@@ -283,6 +288,48 @@ TEST_P(HttpClientOnEveryFlavor, many_concurrent_fetches_share_a_limited_number_o
   for (int status : statuses) EXPECT_EQ(status, 200);
   EXPECT_LE(stats.accepted, 4u);
   EXPECT_EQ(stats.requests, 200u);
+}
+
+// On a Runtime the first fetch makes the Client's driver thread and its Loop. Out of
+// descriptors, that fails with IoError EMFILE (the fetch throws it, nothing crashes), and
+// once descriptors are free again the next fetch makes it.
+TEST(HttpClient, on_a_runtime_a_driver_that_cannot_be_made_fails_the_fetch_with_emfile_and_the_next_one_works) {
+  net::TcpListener closed = net::TcpListener::bind(net::SocketAddress::loopback(0));
+  const std::string refused_url = "http://127.0.0.1:" + std::to_string(closed.local_address().port()) + "/";
+  closed.close();
+  int first_error = 0;
+  std::string second_error;
+  gb::Runtime runtime{{.threads = 2}};
+  runtime.run([&]() -> gb::Task<void> {
+    http::Client client;
+    rlimit saved{};
+    ::getrlimit(RLIMIT_NOFILE, &saved);
+    std::vector<int> fillers;
+    {
+      // Take every descriptor under a lowered limit, then try.
+      int highest = 0;
+      for (int fd = 0; fd < 4096; ++fd)
+        if (::fcntl(fd, F_GETFD) != -1) highest = fd;
+      rlimit lowered = saved;
+      lowered.rlim_cur = static_cast<rlim_t>(highest + 1 + 8);
+      EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+      for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+      try {
+        co_await client.get(refused_url);
+      } catch (const gb::IoError& e) {
+        first_error = e.error_number();
+      }
+    }
+    for (const int fd : fillers) ::close(fd);
+    EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+    try {
+      co_await client.get(refused_url);
+    } catch (const http::FetchError& e) {
+      second_error = e.what();  // libcurl's own reason: the driver ran it
+    }
+  }());
+  EXPECT_EQ(first_error, EMFILE);
+  EXPECT_NE(second_error.find("onnect"), std::string::npos) << second_error;
 }
 
 TEST(HttpClient, fetch_blocking_works_from_another_thread_and_keeps_its_connection) {

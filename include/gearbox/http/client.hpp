@@ -28,8 +28,9 @@
 // it inside the task that uses it), after every fetch has ended. On a Runtime, tasks on
 // any worker may fetch at once: the Client then drives libcurl on a thread of its own
 // (made at the first fetch, joined by ~Client, which must come after every fetch has
-// ended), so on_body_start, on_data and on_progress run on that thread while their task
-// waits in fetch(). active() may be called from any thread. fetch_blocking may be called
+// ended; a fetch that cannot make it, out of descriptors, throws IoError and the next one
+// tries again), so on_body_start, on_data and on_progress run on that thread while their
+// task waits in fetch(). active() may be called from any thread. fetch_blocking may be called
 // from any thread; each thread keeps one connection cache of its own.
 #pragma once
 
