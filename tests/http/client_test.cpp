@@ -294,6 +294,13 @@ TEST_P(HttpClientOnEveryFlavor, many_concurrent_fetches_share_a_limited_number_o
 // descriptors, that fails with IoError EMFILE (the fetch throws it, nothing crashes), and
 // once descriptors are free again the next fetch makes it.
 TEST(HttpClient, on_a_runtime_a_driver_that_cannot_be_made_fails_the_fetch_with_emfile_and_the_next_one_works) {
+#ifdef GEARBOX_TEST_UBSAN
+  // UBSan checks a dynamic type (-fsanitize=vptr) by probing memory with a pipe(); with
+  // no descriptor free that pipe fails and the driver thread's first virtual call is
+  // reported as "invalid vptr" (net_test's EMFILE test skips for the same reason). The
+  // release and tsan suites run this test.
+  GTEST_SKIP() << "UBSan's vptr check cannot run without free descriptors";
+#endif
   net::TcpListener closed = net::TcpListener::bind(net::SocketAddress::loopback(0));
   const std::string refused_url = "http://127.0.0.1:" + std::to_string(closed.local_address().port()) + "/";
   closed.close();
