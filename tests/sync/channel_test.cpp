@@ -4,8 +4,13 @@
 // rendezvous channel, try_send and try_receive, close (drain, then nullopt; waiting
 // senders throw ChannelClosed), and move-only values. Cancellation, timeouts, the
 // lifetimes of the values, fairness to other tasks and a stress test are in
-// channel_cancel_test; the helpers they share are in sync_test_support.hpp. Every test
-// runs on the test loop (support/test_loop.hpp): a manual clock, nothing sleeps.
+// channel_cancel_test; the helpers they share are in sync_test_support.hpp. The cases that
+// assert outcomes (FIFO through one task, drain then nullopt after close, waiting
+// receivers and senders released by close, move-only values between two tasks) run on
+// both flavors (ChannelOnEveryFlavor). Those that look at the channel or at the other
+// tasks between two steps (a sender still suspended, a value handed to a waiting receiver
+// rather than buffered, FIFO order among waiting tasks, a rendezvous) stay on the test
+// loop (support/test_loop.hpp): a manual clock, nothing sleeps.
 #include <gearbox/sync/channel.hpp>
 
 #include <chrono>
@@ -25,6 +30,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/flavors.hpp"
 #include "support/test_loop.hpp"
 #include "sync_test_support.hpp"
 
@@ -36,8 +42,12 @@ using gearbox_test::run_on_test_loop;
 
 namespace {
 
+using gearbox_test::receive_after;
 using gearbox_test::receive_one;
+using gearbox_test::send_after;
 using gearbox_test::send_one;
+
+class ChannelOnEveryFlavor : public gearbox_test::OnEveryTestEngine {};
 
 // Sends each value in turn, counting the sends that have completed.
 gb::Task<void> send_all(gb::Channel<int>& channel, std::vector<int> values, int& sent) {
@@ -48,6 +58,8 @@ gb::Task<void> send_all(gb::Channel<int>& channel, std::vector<int> values, int&
 }
 
 }  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Channel, ChannelOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
 
 TEST(Channel, reports_its_capacity_size_and_closed_state) {
   gb::Channel<int> channel{3};
@@ -61,10 +73,10 @@ TEST(Channel, reports_its_capacity_size_and_closed_state) {
   EXPECT_EQ(gb::Channel<int>{0}.capacity(), 0u);
 }
 
-TEST(Channel, values_come_out_in_the_order_they_went_in_across_the_ring) {
+TEST_P(ChannelOnEveryFlavor, values_come_out_in_the_order_they_went_in_across_the_ring) {
   gb::Channel<int> channel{3};
   std::vector<int> got;
-  run_on_test_loop([](gb::Channel<int>& channel, std::vector<int>& got) -> gb::Task<void> {
+  run([](gb::Channel<int>& channel, std::vector<int>& got) -> gb::Task<void> {
     int next = 0;
     for (int round = 0; round < 5; ++round) {  // wraps around the ring several times
       co_await channel.send(next++);
@@ -207,10 +219,10 @@ TEST(Channel, a_try_send_that_fails_leaves_the_value_with_the_caller) {
   EXPECT_EQ(*second, 2);
 }
 
-TEST(Channel, close_lets_receivers_drain_the_buffer_then_gives_nullopt) {
+TEST_P(ChannelOnEveryFlavor, close_lets_receivers_drain_the_buffer_then_gives_nullopt) {
   gb::Channel<int> channel{3};
   std::vector<int> got;
-  run_on_test_loop([](gb::Channel<int>& channel, std::vector<int>& got) -> gb::Task<void> {
+  run([](gb::Channel<int>& channel, std::vector<int>& got) -> gb::Task<void> {
     co_await channel.send(1);
     co_await channel.send(2);
     channel.close();
@@ -221,44 +233,40 @@ TEST(Channel, close_lets_receivers_drain_the_buffer_then_gives_nullopt) {
   EXPECT_EQ(got, (std::vector<int>{1, 2}));
 }
 
-TEST(Channel, close_wakes_every_waiting_receiver_with_nullopt) {
+TEST_P(ChannelOnEveryFlavor, close_wakes_every_waiting_receiver_with_nullopt) {
   gb::Channel<int> channel{2};
-  std::vector<int> got;
-  run_on_test_loop([](gb::Channel<int>& channel, std::vector<int>& got) -> gb::Task<void> {
-    auto a = gb::spawn(receive_one(channel, 0ms, got));
-    auto b = gb::spawn(receive_one(channel, 0ms, got));
+  run([](gb::Channel<int>& channel) -> gb::Task<void> {
+    auto a = gb::spawn(receive_after(channel, 0ms));
+    auto b = gb::spawn(receive_after(channel, 0ms));
     co_await gb::sleep_for(10ms);
     channel.close();
-    co_await a;
-    co_await b;
-  }(channel, got));
-  EXPECT_EQ(got, (std::vector<int>{-1, -1}));
+    EXPECT_EQ(co_await a, -1);
+    EXPECT_EQ(co_await b, -1);
+  }(channel));
 }
 
-TEST(Channel, close_makes_waiting_senders_throw_channel_closed_and_keeps_the_buffered_values) {
+TEST_P(ChannelOnEveryFlavor, close_makes_waiting_senders_throw_channel_closed_and_keeps_the_buffered_values) {
   gb::Channel<int> channel{1};
   std::vector<std::string> log;
   std::vector<int> got;
-  run_on_test_loop([](gb::Channel<int>& channel, std::vector<std::string>& log,
-                      std::vector<int>& got) -> gb::Task<void> {
-    auto first = gb::spawn(send_one(channel, 1ms, 1, log));   // fills the buffer
-    auto second = gb::spawn(send_one(channel, 2ms, 2, log));  // waits
-    auto third = gb::spawn(send_one(channel, 3ms, 3, log));   // waits
+  run([](gb::Channel<int>& channel, std::vector<std::string>& log, std::vector<int>& got) -> gb::Task<void> {
+    co_await channel.send(1);  // fills the buffer
+    auto second = gb::spawn(send_after(channel, 1ms, 2));  // waits
+    auto third = gb::spawn(send_after(channel, 2ms, 3));   // waits
     co_await gb::sleep_for(10ms);
     channel.close();
-    co_await first;
-    co_await second;
-    co_await third;
+    log.push_back(co_await second);
+    log.push_back(co_await third);
     while (std::optional<int> value = co_await channel.receive()) got.push_back(*value);
   }(channel, log, got));
-  EXPECT_EQ(log, (std::vector<std::string>{"sent 1", "closed 2", "closed 3"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"closed 2", "closed 3"}));
   EXPECT_EQ(got, std::vector<int>{1});
 }
 
-TEST(Channel, a_send_after_close_throws_channel_closed_and_close_is_idempotent) {
+TEST_P(ChannelOnEveryFlavor, a_send_after_close_throws_channel_closed_and_close_is_idempotent) {
   gb::Channel<int> channel{4};
   std::vector<std::string> log;
-  run_on_test_loop([](gb::Channel<int>& channel, std::vector<std::string>& log) -> gb::Task<void> {
+  run([](gb::Channel<int>& channel, std::vector<std::string>& log) -> gb::Task<void> {
     channel.close();
     channel.close();
     co_await send_one(channel, 0ms, 5, log);
@@ -270,10 +278,10 @@ TEST(Channel, a_send_after_close_throws_channel_closed_and_close_is_idempotent) 
   EXPECT_EQ(channel.size(), 0u);
 }
 
-TEST(Channel, move_only_values_pass_through_without_copies) {
+TEST_P(ChannelOnEveryFlavor, move_only_values_pass_through_without_copies) {
   gb::Channel<std::unique_ptr<std::string>> channel{1};
   std::vector<std::string> got;
-  run_on_test_loop([](gb::Channel<std::unique_ptr<std::string>>& channel, std::vector<std::string>& got)
+  run([](gb::Channel<std::unique_ptr<std::string>>& channel, std::vector<std::string>& got)
                        -> gb::Task<void> {
     auto consumer = gb::spawn([](gb::Channel<std::unique_ptr<std::string>>& channel,
                                  std::vector<std::string>& got) -> gb::Task<void> {

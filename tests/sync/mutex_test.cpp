@@ -1,3 +1,11 @@
+// Tests of Mutex (include/gearbox/sync/mutex.hpp). The cases that assert outcomes (a guard
+// unlocks, tasks that suspend while holding the lock never overlap and lose no update, a
+// cancelled task takes no lock, a timed-out lock leaves the mutex intact) run on both
+// flavors (MutexOnEveryFlavor). Those that assert what only one thread guarantees stay on
+// the test loop: FIFO hand-off order, no barging by a task that runs before the woken
+// waiter, a cancel in the same turn as unlock() or after the hand-off, and the resume
+// budget of a task that never waits. The multi-thread stress tests are in
+// tests/runtime/runtime_sync_test.cpp.
 #include <gearbox/sync/mutex.hpp>
 
 #include <algorithm>
@@ -16,6 +24,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/flavors.hpp"
 #include "support/test_loop.hpp"
 
 namespace gb = gearbox;
@@ -25,6 +34,8 @@ using gearbox_test::note_when_run;
 using gearbox_test::run_on_test_loop;
 
 namespace {
+
+class MutexOnEveryFlavor : public gearbox_test::OnEveryTestEngine {};
 
 // Sleeps `delay`, locks, appends `id` to `order`, holds the lock for `hold`, unlocks.
 gb::Task<void> lock_then_log(gb::Mutex& mutex, std::chrono::milliseconds delay, int id, std::vector<int>& order,
@@ -37,10 +48,12 @@ gb::Task<void> lock_then_log(gb::Mutex& mutex, std::chrono::milliseconds delay, 
 
 }  // namespace
 
-TEST(Mutex, a_free_mutex_is_locked_at_once_and_the_guard_unlocks_it) {
+INSTANTIATE_TEST_SUITE_P(Mutex, MutexOnEveryFlavor, gearbox_test::every_flavor(), gearbox_test::flavor_name);
+
+TEST_P(MutexOnEveryFlavor, a_free_mutex_is_locked_at_once_and_the_guard_unlocks_it) {
   gb::Mutex mutex;
   bool locked_inside = false;
-  run_on_test_loop([](gb::Mutex& mutex, bool& locked_inside) -> gb::Task<void> {
+  run([](gb::Mutex& mutex, bool& locked_inside) -> gb::Task<void> {
     {
       auto guard = co_await mutex.lock();
       EXPECT_TRUE(guard.owns_lock());
@@ -85,14 +98,14 @@ TEST(Mutex, a_guard_unlocks_early_once_moves_its_ownership_and_adopts_a_try_lock
   mutex.unlock();
 }
 
-TEST(Mutex, tasks_that_yield_while_holding_the_lock_never_overlap) {
+TEST_P(MutexOnEveryFlavor, tasks_that_yield_while_holding_the_lock_never_overlap) {
   gb::Mutex mutex;
   int inside = 0;
   int most_inside = 0;
   int counter = 0;
   constexpr int k_tasks = 6;
   constexpr int k_rounds = 200;
-  run_on_test_loop([](gb::Mutex& mutex, int& inside, int& most_inside, int& counter) -> gb::Task<void> {
+  run([](gb::Mutex& mutex, int& inside, int& most_inside, int& counter) -> gb::Task<void> {
     std::vector<gb::JoinHandle<void>> workers;
     for (int t = 0; t < k_tasks; ++t) {
       workers.push_back(gb::spawn([](gb::Mutex& mutex, int& inside, int& most_inside, int& counter,
@@ -198,11 +211,11 @@ TEST(Mutex, a_cancel_that_arrives_after_the_lock_was_handed_over_still_delivers_
   EXPECT_FALSE(mutex.is_locked());
 }
 
-TEST(Mutex, a_cancelled_task_does_not_take_even_a_free_mutex) {
+TEST_P(MutexOnEveryFlavor, a_cancelled_task_does_not_take_even_a_free_mutex) {
   gb::Mutex mutex;
   gb::Mutex held;
   bool took_lock = false;
-  run_on_test_loop([](gb::Mutex& mutex, gb::Mutex& held, bool& took_lock) -> gb::Task<void> {
+  run([](gb::Mutex& mutex, gb::Mutex& held, bool& took_lock) -> gb::Task<void> {
     auto guard = co_await held.lock();
     auto task = gb::spawn([](gb::Mutex& mutex, gb::Mutex& held, bool& took_lock) -> gb::Task<void> {
       try {
@@ -221,10 +234,10 @@ TEST(Mutex, a_cancelled_task_does_not_take_even_a_free_mutex) {
   EXPECT_FALSE(held.is_locked());
 }
 
-TEST(Mutex, a_lock_can_be_given_a_timeout_and_the_mutex_stays_intact) {
+TEST_P(MutexOnEveryFlavor, a_lock_can_be_given_a_timeout_and_the_mutex_stays_intact) {
   gb::Mutex mutex;
   std::vector<int> order;
-  run_on_test_loop([](gb::Mutex& mutex, std::vector<int>& order) -> gb::Task<void> {
+  run([](gb::Mutex& mutex, std::vector<int>& order) -> gb::Task<void> {
     auto guard = co_await mutex.lock();
     auto later = gb::spawn(lock_then_log(mutex, 1ms, 1, order));
     EXPECT_THROW(auto never = co_await gb::timeout(5ms, mutex.lock()), gb::TimeoutError);
