@@ -11,6 +11,7 @@
 #pragma once
 
 #include <exception>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -48,6 +49,15 @@ protected:
   }
 };
 
+// The runtime flavor of run_on_test_engine, with the failures nobody awaited handed to
+// `on_unhandled` (called on any worker, maybe on two at once; the Runtime is gone, and so
+// are all its calls, when this returns).
+template <class T>
+T run_on_test_runtime(gearbox::Task<T> task, std::function<void(std::exception_ptr)> on_unhandled) {
+  gearbox::Runtime runtime{{.threads = 2, .on_unhandled_exception = std::move(on_unhandled)}};
+  return runtime.run(gearbox::timeout(k_hang_guard, std::move(task)));
+}
+
 // Runs `task` to its end on a test engine of `flavor`; returns its result or rethrows. On
 // both, a failure nobody awaited fails the test (ADD_FAILURE, from whichever worker saw it).
 //   - loop: run_on_test_loop (a manual clock that jumps to the next timer: nothing sleeps,
@@ -58,10 +68,8 @@ protected:
 template <class T>
 T run_on_test_engine(Flavor flavor, gearbox::Task<T> task) {
   if (flavor == Flavor::loop) return run_on_test_loop(std::move(task));
-  gearbox::Runtime runtime{{.threads = 2, .on_unhandled_exception = [](std::exception_ptr e) {
-                              ADD_FAILURE() << "unhandled: " << describe(e);
-                            }}};
-  return runtime.run(gearbox::timeout(k_hang_guard, std::move(task)));
+  return run_on_test_runtime(std::move(task),
+                             [](std::exception_ptr e) { ADD_FAILURE() << "unhandled: " << describe(e); });
 }
 
 // The fixture of a suite that runs on both test engines (run_on_test_engine).
