@@ -139,7 +139,8 @@ TEST_P(SemaphoreOnEveryFlavor, count_tasks_can_hold_a_permit_at_once) {
     std::atomic<int> holding{0};
     gb::Event all_in;
     std::vector<gb::JoinHandle<void>> holders;
-    for (int i = 0; i < k_permits; ++i) holders.push_back(gb::spawn(hold_until_all_are_in(semaphore, holding, k_permits, all_in)));
+    for (int i = 0; i < k_permits; ++i)
+      holders.push_back(gb::spawn(hold_until_all_are_in(semaphore, holding, k_permits, all_in)));
     for (auto& holder : holders) co_await holder;
   }(semaphore));
   EXPECT_EQ(semaphore.available(), static_cast<std::size_t>(k_permits));
