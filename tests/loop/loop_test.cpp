@@ -8,6 +8,14 @@
 // sleep takes no real time and ends at exactly start + 5 s; the tests check clock.now()
 // exactly. The post() tests need a real clock (the eventfd path); they are bounded by a
 // count and by the ctest timeout, never by a timing threshold.
+//
+// Every test here stays on the loop (the multi-thread flavor has its own in
+// tests/runtime): they are about the Loop class (run, current, reentrancy, post, stats,
+// shutdown, deadlock detection, Loop::spawn with Start::eager) or about the order in which
+// one thread interleaves tasks, and the stress test checks each cancel against the virtual
+// time it was made at. What they share with the runtime is asserted on both flavors
+// elsewhere: a run's result and exception in task_test, spawning and awaiting tasks,
+// cancelling them and their failures in join_handle_test.
 #include <gearbox/error.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/loop.hpp>

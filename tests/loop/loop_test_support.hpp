@@ -1,7 +1,7 @@
-// Shared by the tests of the async core on one thread (loop_test, join_handle_test,
-// sleep_test, timeout_test): readable times on the loop's clock, and small tasks that
-// several of them spawn (free functions: a coroutine lambda with captures must not outlive
-// its closure, so spawned tasks never capture).
+// Shared by the tests of the async core (loop_test, join_handle_test, sleep_test,
+// timeout_test): readable times on the loop's clock, the virtual time a task takes on a
+// manual clock, and small tasks that several of them spawn (free functions: a coroutine
+// lambda with captures must not outlive its closure, so spawned tasks never capture).
 //
 // Lifetimes, logs and clocks are declared before the Loop that uses them: ~Loop cancels and
 // drains the tasks still alive, and their destructors write to those objects.
@@ -19,9 +19,13 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "support/describe.hpp"
+#include "support/flavors.hpp"
 #include "support/lifetimes.hpp"
 
 namespace gearbox_test {
@@ -45,6 +49,51 @@ inline std::string ms(Duration d) {
 
 // The time since t0 on the clock of the loop the caller runs on.
 inline std::string now_since(TimePoint t0) { return ms(gb::Loop::current_or_throw().now() - t0); }
+
+// How long `task` takes on a loop whose manual clock jumps to the next timer whenever every
+// task waits: the exact virtual time from its start to its end, for the deterministic half
+// of a test whose outcome runs on both flavors. Its result is dropped; no task may be left.
+template <class T>
+Duration virtual_time_of(gb::Task<T> task) {
+  gb::ManualClock clock;
+  gb::Loop loop{{.clock = &clock, .auto_advance = true}};
+  const TimePoint t0 = clock.now();
+  loop.run(std::move(task));
+  EXPECT_EQ(loop.live_tasks(), 0u);
+  return clock.now() - t0;
+}
+
+// A scenario is a function that makes the task to run from a Log& (and a Lifetimes& for
+// the locals of the tasks it spawns, if it takes two arguments).
+template <class Scenario>
+auto make_scenario_task(Scenario scenario, Lifetimes& lifetimes, Log& log) {
+  if constexpr (std::is_invocable_v<Scenario, Log&>)
+    return scenario(log);
+  else
+    return scenario(lifetimes, log);
+}
+
+// virtual_time_of a scenario.
+template <class Scenario>
+Duration virtual_time_of_scenario(Scenario scenario) {
+  Lifetimes lifetimes;
+  Log log;
+  return virtual_time_of(make_scenario_task(scenario, lifetimes, log));
+}
+
+// The fixture of the core's suites that run on both test engines (OnEveryTestEngine).
+class CoreOnEveryFlavor : public OnEveryTestEngine {
+protected:
+  // What `scenario` logged, run on this test's engine; no local it counted is left alive.
+  template <class Scenario>
+  Log log_of(Scenario scenario) {
+    Lifetimes lifetimes;
+    Log log;
+    run(make_scenario_task(scenario, lifetimes, log));
+    EXPECT_EQ(lifetimes.alive(), 0);
+    return log;
+  }
+};
 
 // ---- tasks used by several tests (free functions: coroutine lambdas with captures must
 // not outlive their closure, so spawned tasks never capture) ----
@@ -87,6 +136,18 @@ inline gb::Task<int> sleeper_with_local(Lifetimes& lifetimes, Log& log, Duration
   }
   log.push_back("sleeper: woke");
   co_return 1;
+}
+
+// Cancels the task of `handle` 10 ms from now and awaits it; logs "main: Cancelled" if it
+// ended so.
+inline gb::Task<void> cancel_10ms_later(gb::JoinHandle<void> handle, Log& log) {
+  co_await gb::sleep_for(10ms);
+  handle.cancel();
+  try {
+    co_await handle;
+  } catch (const gb::Cancelled&) {
+    log.push_back("main: Cancelled");
+  }
 }
 
 // Logs `name` with the time at each step, sleeping `sleeps` in between.
