@@ -79,9 +79,9 @@ struct RuntimeOptions {
   // A run slice (a task between two awaits) that holds its worker this long is reported:
   // counted in RuntimeCounters::blocking_slices and marked "blocked" in the trace, on the
   // worker's row at the end of the slice (Go preempts such a goroutine at 10 ms; a
-  // cooperative runtime can at least say who did it). A monitor thread looks every half
-  // threshold: a slice shorter than the threshold is never reported, one longer than 1.5x
-  // it always is. Zero: no monitor.
+  // cooperative runtime can at least say who did it). A monitor thread looks every
+  // millisecond (or quarter threshold, if shorter): a slice shorter than the threshold is
+  // never reported, one longer than 1.5x it always is. Zero: no reports.
   std::chrono::milliseconds blocking_threshold{10};
 };
 

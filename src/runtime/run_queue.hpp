@@ -110,6 +110,10 @@ public:
     return tail > head ? static_cast<std::size_t>(tail - head) : 0;
   }
 
+  // Tasks taken from the queue so far, by its owner or by thieves: a progress figure for
+  // any thread. Memory ordering: relaxed; it orders nothing, it is compared with itself.
+  std::uint64_t taken() const noexcept { return m_head.load(std::memory_order_relaxed); }
+
 private:
   alignas(64) std::atomic<std::uint64_t> m_head{0};  // written by the owner and thieves
   alignas(64) std::atomic<std::uint64_t> m_tail{0};  // written by the owner only

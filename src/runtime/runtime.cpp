@@ -101,7 +101,7 @@ RuntimeCore::RuntimeCore(RuntimeOptions options) : m_options(std::move(options))
   const SignalsBlocked blocked;  // workers inherit a mask blocking signals (as the pools')
   try {
     for (auto& worker : m_workers) worker->thread = std::thread([this, w = worker.get()] { worker_main(*w); });
-    if (m_options.blocking_threshold.count() > 0) m_monitor = std::thread([this] { monitor_main(); });
+    if (threads > 1 || m_options.blocking_threshold.count() > 0) m_monitor = std::thread([this] { monitor_main(); });
   } catch (...) {
     m_stopping.store(true, std::memory_order_release);
     stop_monitor();
@@ -146,32 +146,57 @@ void RuntimeCore::stop_monitor() noexcept {
 
 void RuntimeCore::monitor_main() {
   pthread_setname_np(pthread_self(), "gearbox-rtmon");
-  const auto period = std::max<std::chrono::milliseconds>(m_options.blocking_threshold / 2, std::chrono::milliseconds(1));
+  using std::chrono::steady_clock;
+  const steady_clock::duration threshold = m_options.blocking_threshold;  // zero: no reports
+  // A look every millisecond, and at least four per threshold: a slice first seen in
+  // progress at t0 (at most one look after it began) is reported at the first look a
+  // threshold after t0, so never when shorter than the threshold and always by 1.5x it.
+  steady_clock::duration period = std::chrono::milliseconds(1);
+  if (threshold.count() > 0) period = std::min(period, threshold / 4);
   struct Seen {
-    std::uint64_t seq = 0;     // the slice number at the last look
-    unsigned looks = 0;        // further looks that found the same slice in progress
+    std::uint64_t seq = 0;         // the slice number at the last look
+    steady_clock::time_point since;  // when that slice was first seen in progress
     std::uint64_t reported = 0;
+    StrandWatch strand;
   };
   std::vector<Seen> seen(m_workers.size());
   std::unique_lock lock(m_monitor_mutex);
   while (!m_monitor_wake.wait_for(lock, period, [this] { return m_monitor_stop; })) {
+    const steady_clock::time_point now = steady_clock::now();
     for (std::size_t i = 0; i < m_workers.size(); ++i) {
       Worker& worker = *m_workers[i];
-      const std::uint64_t seq = worker.slice_seq.load(std::memory_order_relaxed);
       Seen& s = seen[i];
+      share_stranded_work(worker, s.strand);
+      if (threshold.count() == 0) continue;
+      const std::uint64_t seq = worker.slice_seq.load(std::memory_order_relaxed);
       if (seq % 2 == 0 || seq != s.seq) {  // between slices, or another slice since
         s.seq = seq;
-        s.looks = 0;
+        s.since = now;
         continue;
       }
-      // In progress at three looks, `period` apart: it has run for two periods at least.
-      if (++s.looks == 2 && s.reported != seq) {
+      if (now - s.since >= threshold && s.reported != seq) {
         s.reported = seq;
         worker.blocked_seq.store(seq, std::memory_order_relaxed);
         bump(worker.blocking);
       }
     }
   }
+}
+
+void RuntimeCore::share_stranded_work(Worker& worker, StrandWatch& watch) noexcept {
+  // Tasks a worker's own loop made ready wake no parked worker (schedule_woken), so behind
+  // long slices they would wait while another worker sleeps. A queue that held tasks at
+  // two looks in a row and gave out fewer between them than it holds now (at that rate it
+  // would not drain by the next look: its worker is stuck in a slice, or its slices are
+  // long, and no thief came) is offered to a parked worker, as Go's sysmon hands a busy
+  // P's work to an idle one. A queue that drains quickly is left alone: waking a parked
+  // worker for short tasks cost http_server a third of its rate. notify_parked does
+  // nothing when no worker is parked or one is already searching.
+  const std::size_t queued = worker.queue.size_hint();
+  const std::uint64_t taken = worker.queue.taken();
+  if (queued > 0 && watch.queued && taken - watch.taken < queued) notify_parked();
+  watch.queued = queued > 0;
+  watch.taken = taken;
 }
 
 RuntimeCore::Worker* RuntimeCore::local_worker() const noexcept {
@@ -263,7 +288,14 @@ void RuntimeCore::schedule_woken(TaskCore* core) noexcept {
     // core's cache (a message just sent, a lock just released).
     if (Runnable* previous = std::exchange(worker->lifo, core)) push_local(*worker, previous);
   } else {
-    push_local(*worker, core);  // a timer, I/O or a post, between tasks
+    // A timer, I/O or a post of this worker's own loop, between tasks: this worker will
+    // run it (it is awake), and wakes nobody for it. Waking a parked worker to steal
+    // readiness that is not its own cost one eventfd write and one epoll_wait return per
+    // batch, and the stolen connection's next readiness comes back here anyway: http_server
+    // on 2 workers ran 0.8x nginx so, 1.1-1.3x without (docs/architecture.md). Awake workers
+    // still steal it when they run dry; readiness stranded behind a long slice is handed to
+    // a parked worker by the monitor (share_stranded_work).
+    push_local(*worker, core, WakeParked::no);
   }
 }
 
@@ -276,10 +308,10 @@ void RuntimeCore::schedule_again(TaskCore* core) noexcept {
   }
 }
 
-void RuntimeCore::push_local(Worker& worker, Runnable* task) noexcept {
+void RuntimeCore::push_local(Worker& worker, Runnable* task, WakeParked wake) noexcept {
   if (worker.queue.push_back(task)) {
     // One task the worker will get to itself; more are worth sharing.
-    if (worker.queue.size_hint() > 1) notify_parked();
+    if (wake == WakeParked::if_shared && worker.queue.size_hint() > 1) notify_parked();
     return;
   }
   // Full: half of it, then the task, go to the injection queue (oldest first).
@@ -467,13 +499,19 @@ void RuntimeCore::park(Worker& worker) {
 
 void RuntimeCore::unpark_self(Worker& worker) noexcept {
   std::lock_guard lock(m_idle_mutex);
-  if (worker.parked) {  // nobody woke us: leave the idle set ourselves, as a searcher
-    worker.parked = false;
-    m_idle.erase(std::find(m_idle.begin(), m_idle.end(), worker.index));
-    m_counts.fetch_add(1u - k_idle_one, std::memory_order_seq_cst);
+  if (!worker.parked) {  // notify_parked took us out and counted us searching
+    worker.searching = true;
+    return;
   }
-  // Else notify_parked took us out and counted us searching.
-  worker.searching = true;
+  // Nobody woke us: a timer, I/O or a post of our own did. Leave the idle set ourselves;
+  // as a searcher only if that gave us nothing to run (Tokio's transition_from_parked): a
+  // worker busy with its own readiness is no searcher, so finding it is no reason to wake
+  // another worker (end_searching's chain would wake the other at every batch).
+  worker.parked = false;
+  m_idle.erase(std::find(m_idle.begin(), m_idle.end(), worker.index));
+  const bool has_tasks = worker.lifo != nullptr || worker.queue.size_hint() > 0;
+  worker.searching = !has_tasks;
+  m_counts.fetch_add((has_tasks ? 0u : 1u) - k_idle_one, std::memory_order_seq_cst);
 }
 
 void RuntimeCore::notify_parked() noexcept {

@@ -85,10 +85,18 @@ private:
   };
 
   void worker_main(Worker& worker);
-  // The blocking monitor (RuntimeOptions::blocking_threshold): wakes every half threshold
-  // and reports a worker whose slice number stayed the same, odd, for a whole threshold.
+  // The monitor thread (on a runtime of 2 workers or more, or with a blocking_threshold):
+  // looks at every worker each millisecond (or quarter threshold), reports a slice that
+  // has run for a threshold (RuntimeOptions::blocking_threshold), and offers a queue that
+  // stayed non-empty and still between two looks to a parked worker (share_stranded_work).
   void monitor_main();
   void stop_monitor() noexcept;
+  // What the monitor saw of a worker's queue at its last look.
+  struct StrandWatch {
+    bool queued = false;     // it held tasks
+    std::uint64_t taken = 0;  // RunQueue::taken()
+  };
+  void share_stranded_work(Worker& worker, StrandWatch& watch) noexcept;
   Runnable* next_task(Worker& worker);
   Runnable* steal(Worker& worker);
   void run_task(Worker& worker, Runnable* task) noexcept;
@@ -99,7 +107,10 @@ private:
 
   // The calling thread's worker, if it is one of ours.
   Worker* local_worker() const noexcept;
-  void push_local(Worker& worker, Runnable* task) noexcept;
+  // Whether a push wakes a parked worker when the queue holds more than the task the
+  // worker will run next (if_shared), or never (no; a full queue's overflow always does).
+  enum class WakeParked : bool { no, if_shared };
+  void push_local(Worker& worker, Runnable* task, WakeParked wake = WakeParked::if_shared) noexcept;
   void push_inject(Runnable* first, Runnable* last, std::size_t count) noexcept;
   Runnable* pop_inject() noexcept;
   void notify_parked() noexcept;

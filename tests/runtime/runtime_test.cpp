@@ -7,6 +7,7 @@
 // the hang guard so that a scheduler that never does it fails instead of hanging.
 #include <gearbox/runtime.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include <gearbox/error.hpp>
 #include <gearbox/future.hpp>
 #include <gearbox/join_handle.hpp>
+#include <gearbox/loop.hpp>
 #include <gearbox/os/signal.hpp>
 #include <gearbox/spawn.hpp>
 #include <gearbox/sync/event.hpp>
@@ -378,6 +380,44 @@ TEST(Runtime, a_task_stolen_between_awaits_resumes_on_the_thief_with_its_state) 
   EXPECT_TRUE(result.guard_ok);
 }
 
+// Waits for `go`, then holds whichever worker runs it until tasks have run on two
+// threads; returns whether they did before the hang guard.
+gb::Task<bool> wait_then_hold(gb::Event* go, std::mutex* mutex, std::vector<std::thread::id>* threads,
+                              std::atomic<bool>* two) {
+  co_await go->wait();
+  {
+    std::lock_guard lock(*mutex);
+    threads->push_back(std::this_thread::get_id());
+    if (std::count(threads->begin(), threads->end(), threads->front()) != std::ssize(*threads))
+      two->store(true, std::memory_order_release);
+  }
+  co_return spin_until(*two);
+}
+
+// A function posted to this worker's loop wakes four tasks between two slices: four tasks
+// ready here, made so by this worker's own loop (as readiness and timers are), while the
+// other worker is parked. That wakes nobody by itself; the first of them then holds this
+// worker until another thread has run one of the rest, which only a hand-over of the
+// stranded queue to the parked worker can bring about. (gather starts its children
+// eagerly, on this worker, so each is waiting before the loop runs the post.)
+gb::Task<bool> strand_posted_wakeups_behind_a_long_slice() {
+  gb::Event go;
+  std::mutex mutex;
+  std::vector<std::thread::id> threads;
+  std::atomic<bool> two{false};
+  gb::Loop::current()->post([&go] { go.set(); });
+  std::vector<gb::Task<bool>> holders;
+  for (int i = 0; i < 4; ++i) holders.push_back(wait_then_hold(&go, &mutex, &threads, &two));
+  const std::vector<bool> held = co_await gb::gather(std::move(holders));
+  co_return std::all_of(held.begin(), held.end(), [](bool ok) { return ok; });
+}
+
+TEST(Runtime, tasks_its_own_loop_woke_behind_a_long_slice_are_handed_to_a_parked_worker) {
+  gb::Runtime rt{{.threads = 2}};
+  EXPECT_TRUE(rt.run(strand_posted_wakeups_behind_a_long_slice()));
+  EXPECT_GE(rt.counters().steals, 1u);
+}
+
 gb::Task<int> run_on_own_runtime(gb::Runtime* rt) {
   try {
     (void)rt->run(answer());
@@ -461,13 +501,13 @@ gb::Task<int> hold_then_yield(std::chrono::milliseconds hold) {
 
 TEST(Runtime, a_task_that_holds_its_worker_past_the_threshold_is_counted) {
   gb::Runtime rt{{.threads = 2, .blocking_threshold = 10ms}};
-  // 300 ms is 20 thresholds: the monitor looks every 5 ms, so even a monitor that the
-  // machine starves for most of that time sees the slice more than a threshold long.
+  // 300 ms is 30 thresholds: the monitor looks every millisecond, so even a monitor that
+  // the machine starves for most of that time sees the slice more than a threshold long.
   EXPECT_EQ(rt.run(hold_then_yield(300ms)), 1);
   EXPECT_GE(rt.counters().blocking_slices, 1u);
 }
 
-TEST(Runtime, a_zero_blocking_threshold_turns_the_monitor_off) {
+TEST(Runtime, a_zero_blocking_threshold_reports_no_slice) {
   gb::Runtime rt{{.threads = 2, .blocking_threshold = 0ms}};
   EXPECT_EQ(rt.run(hold_then_yield(50ms)), 1);
   EXPECT_EQ(rt.counters().blocking_slices, 0u);
