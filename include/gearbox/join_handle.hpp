@@ -112,6 +112,9 @@ public:
   bool done() const noexcept { return m_core && m_core->done(); }
 
   // Requests cancellation: the task throws Cancelled at its next suspension point.
+  // Memory ordering: none. On a Runtime the task may see the request (through a relaxed
+  // flag) without seeing what the caller wrote before cancel(); pass data to a task being
+  // cancelled through something that synchronises (an atomic, a Channel, an Event).
   void cancel() noexcept {
     if (m_core) m_core->request_cancel();
   }
