@@ -1,4 +1,5 @@
 // gearbox-bench NAME [--n N] [--threads T] [--json] [--peers LIST|none] [--peer-timeout D]
+//                    [--rounds R]
 //
 // Runs one benchmark: gearbox's version in this process, then each peer (the same work in
 // Asio, Go, asyncio...) as a child process, side by side in the same invocation so that
@@ -7,6 +8,12 @@
 //            extra figures, and peers: {name: {ms, peak_rss_kb, result, ok}}.
 //   --peer-timeout D   how long a peer may run before it is killed: 2s, 500ms, 1.5 (seconds),
 //            5m... (default 5m)
+//   --rounds R   server benchmarks: R rounds in a row, each every peer then gearbox, and
+//            then gearbox's speedup over each peer per round (its median, min and max):
+//            on a VM whose speed drifts from minute to minute, alternating rounds keep
+//            the ratio honest where one long run of each would not. With --json, one
+//            report per round, then {"bench", "rounds", "speedup": {peer: {median, min,
+//            max, each}}}.
 // Exit status: 0 if gearbox's result is correct, 1 if not, 2 on bad arguments.
 #include <sys/resource.h>
 
@@ -15,8 +22,10 @@
 #include <filesystem>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -95,6 +104,39 @@ void print_chat_table(const json& report) {
     if (peer.value("ok", false)) row(name, peer, peer.value("peak_rss_kb", 0L));
 }
 
+// How many times gearbox outran each peer that succeeded in `report`: the rate ratio for
+// servers (requests or deliveries per second), else the ratio of times.
+std::vector<std::pair<std::string, double>> speedups(const json& report) {
+  std::vector<std::pair<std::string, double>> result;
+  const json& mine = report["extra"];
+  for (const auto& [name, peer] : report["peers"].items()) {
+    if (!peer.value("ok", false) || !report.value("ok", false)) continue;
+    double ratio = 0;
+    for (const char* rate : {"requests_per_sec", "deliveries_per_s"})
+      if (mine.is_object() && mine.contains(rate) && peer.value(rate, 0.0) > 0)
+        ratio = mine.value(rate, 0.0) / peer.value(rate, 0.0);
+    if (ratio == 0 && report.value("ms", 0.0) > 0) ratio = peer.value("ms", 0.0) / report.value("ms", 0.0);
+    if (ratio > 0) result.emplace_back(name, ratio);
+  }
+  return result;
+}
+
+// Gearbox's speedup over each peer across rounds: {peer: {median, min, max, each}}.
+json summarize_rounds(const std::vector<json>& reports) {
+  std::map<std::string, std::vector<double>> by_peer;
+  for (const json& report : reports)
+    for (const auto& [name, ratio] : speedups(report)) by_peer[name].push_back(ratio);
+  json summary = json::object();
+  for (auto& [name, each] : by_peer) {
+    std::vector<double> sorted = each;
+    std::sort(sorted.begin(), sorted.end());
+    const std::size_t n = sorted.size();
+    const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    summary[name] = {{"median", median}, {"min", sorted.front()}, {"max", sorted.back()}, {"each", each}};
+  }
+  return summary;
+}
+
 void print_table(const json& report) {
   std::printf("%s  n=%ld\n", report["bench"].get<std::string>().c_str(), report["n"].get<long>());
   std::printf("  %-10s %12s %14s  %s\n", "runtime", "ms", "peak RSS MB", "result");
@@ -138,6 +180,7 @@ int main(int argc, char** argv) {
   bool list = false;
   std::string peers = "all";
   std::chrono::milliseconds peer_timeout = std::chrono::minutes(5);
+  int rounds = 1;
   app.add_option("name", name, "benchmark: " + names);
   app.add_option("--n", n, "size of the work (default: the benchmark's)")->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "threads, for multi-threaded engines")->check(CLI::NonNegativeNumber);
@@ -146,6 +189,8 @@ int main(int argc, char** argv) {
   app.add_option("--peers", peers, "peers to run: all, none, or a list such as asio,go,python");
   gearbox::cli::add_duration_option(app, "--peer-timeout", peer_timeout, "how long a peer may run before it is killed",
                                     {std::chrono::milliseconds(1), std::chrono::hours(24)});
+  app.add_option("--rounds", rounds, "server benchmarks: rounds of every peer then gearbox, and the speedups' median")
+      ->check(CLI::Range(1, 100));
   app.add_flag("--list", list, "list the benchmarks");
   CLI11_PARSE(app, argc, argv);
 
@@ -172,63 +217,91 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  const json expected = bench.expected(n);
-  json report = {{"bench", bench.name}, {"n", n}, {"expected", expected}, {"peers", json::object()}};
-  if (threads > 0) report["threads"] = threads;
-
-  const gb::BenchArgs args{.n = n, .threads = threads, .connections = connections};
-  if (peers != "none" && bench.drive_server) {
-    const std::vector<std::string> wanted = split(peers);
-    const std::string program = (bench.peer_name.empty() ? bench.name : bench.peer_name) + "_server";
-    for (const std::string& runtime : bench.server_peers) {
-      if (peers != "all" && std::find(wanted.begin(), wanted.end(), runtime) == wanted.end()) continue;
-      const auto path = gb::executable_dir() / ("peer-" + runtime + "-" + program);
-      if (!std::filesystem::exists(path)) continue;  // that runtime was not installed at build time
-      gb::PeerSpec spec{runtime, {path.string()}};
-      const auto& threaded = bench.threaded_server_peers;
-      if (std::find(threaded.begin(), threaded.end(), runtime) != threaded.end()) {
-        spec.argv.push_back("--threads");
-        spec.argv.push_back(std::to_string(threads));
-      } else if (threads > 1) {
-        continue;  // a one-thread server is no peer for a server on several threads
-      }
-      json j = bench.drive_server(args, spec);
-      if (j.value("ok", false) && j["result"] != expected) {
-        j["ok"] = false;
-        j["error"] = "wrong result";
-      }
-      report["peers"][runtime] = j;
-    }
-  } else if (peers != "none") {
-    const std::vector<std::string> wanted = split(peers);
-    std::vector<std::string> peer_args = bench.peer_args;
-    if (bench.default_threads > 0) {
-      peer_args.push_back("--threads");
-      peer_args.push_back(std::to_string(threads));
-    }
-    for (const auto& spec : gb::find_peers(bench.peer_name.empty() ? bench.name : bench.peer_name, n, peer_args)) {
-      if (peers != "all" && std::find(wanted.begin(), wanted.end(), spec.name) == wanted.end()) continue;
-      gb::PeerResult peer = gb::run_peer(spec, peer_timeout);
-      json j = peer;
-      // A peer too slow for the full size may run a smaller one and say so ("n_used").
-      const json peer_expected = peer.extra.is_object() && peer.extra.contains("n_used")
-                                     ? bench.expected(peer.extra["n_used"].get<long>())
-                                     : expected;
-      j["ok"] = peer.ok && peer.result == peer_expected;
-      if (peer.ok && !j["ok"].get<bool>()) j["error"] = "wrong result";
-      report["peers"][spec.name] = j;
-    }
+  // Later rounds of an in-process benchmark would start their peers from a process that
+  // has grown, and a child inherits its parent's peak RSS as its own starting figure.
+  if (rounds > 1 && !bench.drive_server) {
+    std::fprintf(stderr, "gearbox-bench: --rounds is for the server benchmarks (%s runs gearbox in this process)\n",
+                 bench.name.c_str());
+    return 2;
   }
 
-  // gearbox runs after the peers: a child started by posix_spawn inherits its parent's peak
-  // RSS as its own starting ru_maxrss, so the peers are started while this process is small.
-  const gb::BenchRun run = bench.run(args);
-  report.update({{"ms", run.ms}, {"peak_rss_kb", run.peak_rss_kb > 0 ? run.peak_rss_kb : peak_rss_kb()}, {"result", run.result},
-                 {"ok", run.result == expected}, {"extra", run.extra}});
+  const json expected = bench.expected(n);
+  std::vector<json> reports;
+  for (int round = 0; round < rounds; ++round) {
+    json report = {{"bench", bench.name}, {"n", n}, {"expected", expected}, {"peers", json::object()}};
+    if (threads > 0) report["threads"] = threads;
 
-  if (as_json)
-    std::cout << report.dump() << std::endl;
-  else
-    print_table(report);
-  return report["ok"].get<bool>() ? 0 : 1;
+    const gb::BenchArgs args{.n = n, .threads = threads, .connections = connections};
+    if (peers != "none" && bench.drive_server) {
+      const std::vector<std::string> wanted = split(peers);
+      const std::string program = (bench.peer_name.empty() ? bench.name : bench.peer_name) + "_server";
+      for (const std::string& runtime : bench.server_peers) {
+        if (peers != "all" && std::find(wanted.begin(), wanted.end(), runtime) == wanted.end()) continue;
+        const auto path = gb::executable_dir() / ("peer-" + runtime + "-" + program);
+        if (!std::filesystem::exists(path)) continue;  // that runtime was not installed at build time
+        gb::PeerSpec spec{runtime, {path.string()}};
+        const auto& threaded = bench.threaded_server_peers;
+        if (std::find(threaded.begin(), threaded.end(), runtime) != threaded.end()) {
+          spec.argv.push_back("--threads");
+          spec.argv.push_back(std::to_string(threads));
+        } else if (threads > 1) {
+          continue;  // a one-thread server is no peer for a server on several threads
+        }
+        json j = bench.drive_server(args, spec);
+        if (j.value("ok", false) && j["result"] != expected) {
+          j["ok"] = false;
+          j["error"] = "wrong result";
+        }
+        report["peers"][runtime] = j;
+      }
+    } else if (peers != "none") {
+      const std::vector<std::string> wanted = split(peers);
+      std::vector<std::string> peer_args = bench.peer_args;
+      if (bench.default_threads > 0) {
+        peer_args.push_back("--threads");
+        peer_args.push_back(std::to_string(threads));
+      }
+      for (const auto& spec : gb::find_peers(bench.peer_name.empty() ? bench.name : bench.peer_name, n, peer_args)) {
+        if (peers != "all" && std::find(wanted.begin(), wanted.end(), spec.name) == wanted.end()) continue;
+        gb::PeerResult peer = gb::run_peer(spec, peer_timeout);
+        json j = peer;
+        // A peer too slow for the full size may run a smaller one and say so ("n_used").
+        const json peer_expected = peer.extra.is_object() && peer.extra.contains("n_used")
+                                       ? bench.expected(peer.extra["n_used"].get<long>())
+                                       : expected;
+        j["ok"] = peer.ok && peer.result == peer_expected;
+        if (peer.ok && !j["ok"].get<bool>()) j["error"] = "wrong result";
+        report["peers"][spec.name] = j;
+      }
+    }
+
+    // gearbox runs after the peers: a child started by posix_spawn inherits its parent's peak
+    // RSS as its own starting ru_maxrss, so the peers are started while this process is small.
+    const gb::BenchRun run = bench.run(args);
+    report.update({{"ms", run.ms},
+                   {"peak_rss_kb", run.peak_rss_kb > 0 ? run.peak_rss_kb : peak_rss_kb()},
+                   {"result", run.result},
+                   {"ok", run.result == expected},
+                   {"extra", run.extra}});
+
+    if (as_json)
+      std::cout << report.dump() << std::endl;
+    else
+      print_table(report);
+    reports.push_back(std::move(report));
+  }
+
+  if (rounds > 1) {
+    const json summary = summarize_rounds(reports);
+    if (as_json) {
+      std::cout << json{{"bench", bench.name}, {"rounds", rounds}, {"speedup", summary}}.dump() << std::endl;
+    } else {
+      std::printf("\ngearbox's speedup over each peer, %d alternating rounds:\n", rounds);
+      for (const auto& [name, s] : summary.items())
+        std::printf("  %-10s median %.2fx (%.2f-%.2fx)\n", name.c_str(), s["median"].get<double>(),
+                    s["min"].get<double>(), s["max"].get<double>());
+    }
+  }
+  const bool all_ok = std::all_of(reports.begin(), reports.end(), [](const json& r) { return r["ok"].get<bool>(); });
+  return all_ok ? 0 : 1;
 }

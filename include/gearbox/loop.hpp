@@ -118,6 +118,7 @@ private:
   void cancel_timer(detail::TimerNode* timer) noexcept;
   void watch(int fd, detail::IoWatcher* watcher, std::uint32_t events, bool on_a_runtime = false);
   void unwatch(int fd, detail::IoWatcher* watcher) noexcept;
+  void forget(detail::IoWatcher* watcher) noexcept;
   void unregister(int fd) noexcept;
   void report_unhandled(std::exception_ptr error) noexcept;
 
@@ -183,7 +184,12 @@ struct LoopAccess {
   // reactor already reported may still reach the watcher, on the loop's thread.
   static void unregister(Loop& loop, int fd) noexcept { loop.unregister(fd); }
   // Forgets `watcher`, already unregistered (the loop's thread).
-  static void forget_watcher(IoWatcher* watcher) noexcept { watcher->unlink(); }
+  static void forget_watcher(Loop& loop, IoWatcher* watcher) noexcept { loop.forget(watcher); }
+  // The loop whose reactor a descriptor first used on `loop` is registered with: `loop`
+  // itself, or on a Runtime the next worker's loop in turn (round robin), so that
+  // connections spread over the workers' reactors as over nginx's worker processes, and
+  // each connection's task runs where its readiness lands. Thread-safe.
+  static Loop& home_for_new_descriptor(Loop& loop) noexcept;
   // Hands a failure nobody will observe to LoopOptions::on_unhandled_exception.
   static void report_unhandled(Loop& loop, std::exception_ptr error) noexcept { loop.report_unhandled(std::move(error)); }
 

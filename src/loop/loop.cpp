@@ -110,7 +110,10 @@ struct Loop::Impl : detail::IoWatcher {
   Loop& m_loop;
   LoopOptions m_options;
   std::unique_ptr<detail::Reactor> m_reactor;
-  detail::List m_watchers;  // the IoWatchers registered through Loop::watch
+  // The IoWatchers registered through Loop::watch. Under the mutex: on a Runtime another
+  // worker may register a descriptor with this loop's reactor (FdWatch's home).
+  std::mutex m_watchers_mutex;
+  detail::List m_watchers;  // under m_watchers_mutex
   detail::TimerWheel m_timers;
   time_point m_origin{};
   int m_wake_fd;
@@ -150,7 +153,13 @@ Loop::~Loop() {
   }
   // Descriptors that outlive the loop (a listener bound in main, a SignalSet around run):
   // their watchers forget it, so their destructors do not reach into a dead loop.
-  while (detail::ListNode* node = m_impl->m_watchers.pop_front()) {
+  for (;;) {
+    detail::ListNode* node;
+    {
+      std::lock_guard lock(m_impl->m_watchers_mutex);
+      node = m_impl->m_watchers.pop_front();
+    }
+    if (!node) break;
     auto* watcher = static_cast<detail::IoWatcher*>(node);
     watcher->m_on_ready(watcher, detail::io_events::detached);
   }
@@ -229,13 +238,30 @@ void Loop::cancel_timer(detail::TimerNode* timer) noexcept { m_impl->m_timers.re
 void Loop::watch(int fd, detail::IoWatcher* watcher, std::uint32_t events, bool on_a_runtime) {
   if (m_runtime && !on_a_runtime)
     throw std::logic_error("gearbox: this descriptor's watcher is not yet supported on gb::Runtime (use a Loop)");
-  m_impl->m_reactor->add(fd, watcher, events);
-  m_impl->m_watchers.push_back(watcher);
+  {
+    std::lock_guard lock(m_impl->m_watchers_mutex);
+    m_impl->m_watchers.push_back(watcher);
+  }
+  try {
+    m_impl->m_reactor->add(fd, watcher, events);
+  } catch (...) {
+    forget(watcher);
+    throw;
+  }
 }
 
 void Loop::unwatch(int fd, detail::IoWatcher* watcher) noexcept {
   m_impl->m_reactor->remove(fd);
+  forget(watcher);
+}
+
+void Loop::forget(detail::IoWatcher* watcher) noexcept {
+  std::lock_guard lock(m_impl->m_watchers_mutex);
   watcher->unlink();
+}
+
+Loop& detail::LoopAccess::home_for_new_descriptor(Loop& loop) noexcept {
+  return loop.m_runtime ? loop.m_runtime->next_descriptor_home() : loop;
 }
 
 void Loop::unregister(int fd) noexcept { m_impl->m_reactor->remove(fd); }

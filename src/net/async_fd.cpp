@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <climits>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -104,27 +105,33 @@ void AsyncFd::check_open(const char* operation) const {
   if (m_fd < 0) throw IoError(EBADF, operation);
 }
 
+namespace {
+
+// `watch`, if it is attached to a live loop that `loop` may use (the same loop, or a worker
+// of the same Runtime); null if it is missing or detached (its loop is gone).
+FdWatch* usable_watch(FdWatch* watch, Loop& loop, const char* operation) {
+  if (!watch || watch->detached()) return nullptr;
+  Loop* attached = watch->loop();
+  if (attached != &loop && !(attached && LoopAccess::same_runtime(*attached, loop)))
+    throw std::logic_error(std::string("gearbox: ") + operation + ": the descriptor belongs to another loop");
+  return watch;
+}
+
+}  // namespace
+
 FdWatch& AsyncFd::watch(const char* operation) {
   check_open(operation);
   Loop& loop = Loop::current_or_throw();
+  if (FdWatch* ready = usable_watch(m_watch.load(std::memory_order_acquire), loop, operation)) return *ready;
+  // First use, or its loop was destroyed: attach, one attacher at a time. On a Runtime two
+  // tasks may attach at once from two workers, and both could be given the same home
+  // reactor, which takes a descriptor once (EEXIST).
+  std::lock_guard guard{m_attach_lock};
   FdWatch* current = m_watch.load(std::memory_order_acquire);
-  if (current && !current->detached()) {
-    Loop* attached = current->loop();
-    if (attached != &loop && !(attached && LoopAccess::same_runtime(*attached, loop)))
-      throw std::logic_error(std::string("gearbox: ") + operation + ": the descriptor belongs to another loop");
-    return *current;
-  }
-  // First use, or its loop was destroyed: attach to this one (readiness unknown: try).
-  auto* fresh = new FdWatch(loop, m_fd, /*assume_ready=*/true);
-  if (current) {  // detached: its loop is gone (a single-thread Loop; no other user)
-    m_watch.store(fresh, std::memory_order_release);
-    FdWatch::retire(current);
-    return *fresh;
-  }
-  if (!m_watch.compare_exchange_strong(current, fresh, std::memory_order_acq_rel, std::memory_order_acquire)) {
-    FdWatch::retire(fresh);  // another worker attached it first: use that watch
-    return *current;
-  }
+  if (FdWatch* ready = usable_watch(current, loop, operation)) return *ready;  // attached meanwhile
+  auto* fresh = new FdWatch(LoopAccess::home_for_new_descriptor(loop), m_fd, /*assume_ready=*/true);
+  m_watch.store(fresh, std::memory_order_release);
+  if (current) FdWatch::retire(current);  // detached: its loop is gone (a single-thread Loop)
   return *fresh;
 }
 

@@ -199,6 +199,10 @@ void RuntimeCore::share_stranded_work(Worker& worker, StrandWatch& watch) noexce
   watch.taken = taken;
 }
 
+Loop& RuntimeCore::next_descriptor_home() noexcept {
+  return m_workers[m_next_home.fetch_add(1, std::memory_order_relaxed) % threads()]->loop;
+}
+
 RuntimeCore::Worker* RuntimeCore::local_worker() const noexcept {
   return t_worker && &t_worker->runtime == this ? t_worker : nullptr;
 }

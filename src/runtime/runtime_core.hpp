@@ -63,6 +63,9 @@ public:
   // The loop of the calling thread's worker if it is one of ours, else null.
   Loop* current_worker_loop() const noexcept;
   Loop& worker_loop(unsigned index) noexcept;
+  // The loop whose reactor the next new descriptor is registered with: each worker's in
+  // turn (LoopAccess::home_for_new_descriptor). Thread-safe.
+  Loop& next_descriptor_home() noexcept;
 
   // Loop's hooks for a worker loop (loop.cpp).
   void adopt(TaskCore* core, Start start) noexcept;
@@ -143,6 +146,8 @@ private:
   alignas(64) std::atomic<std::uint32_t> m_ended_generation{0};
   std::atomic<bool> m_draining{false};
   std::atomic<bool> m_stopping{false};
+  // Memory ordering: relaxed; a counter that only spreads descriptors over the workers.
+  std::atomic<unsigned> m_next_home{0};
   // Tasks spawned from off the runtime (the per-worker figures count the rest).
   std::atomic<std::uint64_t> m_spawned_outside{0};
 

@@ -1,5 +1,5 @@
-// Sockets on gb::Runtime: a descriptor is registered with the worker that first used it,
-// its readiness wakes the waiting task on whatever worker that task runs, and it may be
+// Sockets on gb::Runtime: a descriptor is registered with a worker's reactor (the workers in
+// turn), its readiness wakes the waiting task on that worker, and it may be
 // read, written, closed and dropped from any worker. Outcomes only, over 1, 2, 4 and 8
 // workers: every byte echoed back in order, a full-duplex stream whose reader and writer
 // run on two workers at once, close waking a waiter elsewhere, a cancelled read leaving
@@ -7,6 +7,7 @@
 #include <gearbox/runtime.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -130,6 +131,27 @@ TEST_P(RuntimeNet, a_stream_read_and_written_at_once_by_tasks_on_two_workers_los
   bool intact = true;
   EXPECT_EQ(rt.run(full_duplex(bytes, &intact)), 4 * bytes);
   EXPECT_TRUE(intact);
+}
+
+// Many fresh streams at once, each first used by four tasks at once (full_duplex): their
+// first operations attach the descriptors from several workers at the same moment, and the
+// runtime may give two attachers of one descriptor the same home reactor, which takes a
+// descriptor once. One watch per descriptor must come out of it, on every stream.
+// `intact` has a flag per stream.
+gb::Task<std::size_t> many_fresh_streams_at_once(int streams, std::size_t bytes, bool* intact) {
+  std::vector<gb::JoinHandle<std::size_t>> all;
+  for (int i = 0; i < streams; ++i) all.push_back(gb::spawn(full_duplex(bytes, &intact[i])));
+  std::size_t total = 0;
+  for (auto& one : all) total += co_await one;
+  co_return total;
+}
+
+TEST_P(RuntimeNet, streams_first_used_by_tasks_on_several_workers_at_once_all_work) {
+  constexpr int streams = 100;
+  constexpr std::size_t bytes = 4096;
+  std::array<bool, streams> intact{};
+  EXPECT_EQ(rt.run(many_fresh_streams_at_once(streams, bytes, intact.data())), streams * 4 * bytes);
+  EXPECT_EQ(std::count(intact.begin(), intact.end(), true), streams);
 }
 
 gb::Task<std::string> read_until_closed(gb::net::UnixStream* stream, std::atomic<bool>* waiting) {

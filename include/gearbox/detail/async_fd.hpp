@@ -37,6 +37,7 @@
 #include <span>
 #include <string_view>
 
+#include <gearbox/detail/wait_lock.hpp>
 #include <gearbox/task.hpp>
 
 namespace gearbox {
@@ -111,9 +112,12 @@ private:
 
   int m_fd = -1;
   bool m_is_socket = false;
-  // Made at the first operation, on that task's loop. Memory ordering: acquire/release;
-  // on a Runtime two tasks may attach it at once from two workers (one CAS wins).
+  // Made at the first operation, registered with the reactor LoopAccess::home_for_new_
+  // descriptor picks. Memory ordering: acquire/release (read without the lock by every
+  // operation); written under m_attach_lock, so that two tasks attaching it at once from
+  // two workers make one watch.
   std::atomic<FdWatch*> m_watch{nullptr};
+  WaitLock m_attach_lock;
 };
 
 }  // namespace gearbox::detail

@@ -29,7 +29,9 @@
 // cancellation points: a cancelled task throws Cancelled and the watch stays usable.
 //
 // Thread-safety: on a Loop, the loop's thread only. On a Runtime the watch is registered
-// with the worker that made it (readiness arrives there) and used by tasks on any worker:
+// with the worker AsyncFd picks (LoopAccess::home_for_new_descriptor: the workers in
+// turn; readiness arrives there, and the woken task runs there) and used by tasks on any
+// worker:
 // a WaitLock guards the readiness and the waiters, a woken task is woken wherever it is,
 // and unregister() and retire() may be called from any worker.
 // Lifetime: unregister() stops the reactor's reports (call it before closing the
@@ -56,6 +58,9 @@ class FdWatch : private IoWatcher, private Runnable {
 public:
   FdWatch(Loop& loop, int fd, bool assume_ready = false)
       : IoWatcher(&FdWatch::on_ready), Runnable(&FdWatch::run_retired), m_loop(&loop), m_fd(fd) {
+    // Under the lock: on a Runtime `loop` may be another worker's, whose reactor may report
+    // as soon as the descriptor is added; its on_ready takes the lock, so it sees this.
+    std::lock_guard guard{m_lock};
     m_direction[k_read].ready = m_direction[k_write].ready = assume_ready;
     LoopAccess::watch_fd(loop, fd, this, io_events::readable | io_events::writable);
   }
@@ -69,7 +74,7 @@ public:
       if (m_registered)
         LoopAccess::unwatch(*m_loop, m_fd, this);
       else
-        LoopAccess::forget_watcher(this);
+        LoopAccess::forget_watcher(*m_loop, this);
     }
   }
 
