@@ -31,11 +31,11 @@
 // Also gather / when_any / as_completed / TaskGroup: children end on any worker and tell
 // their parent from there.
 // timeout() works too (its limit a timer disarmed from any worker), and so do sockets,
-// pipes and subprocesses (a descriptor is registered with the worker that first uses it;
-// its readiness wakes the waiting task wherever it runs), SignalSet (made in the thread
-// that calls run(); see os/signal.hpp) and http::Server.
-// Not yet on this flavor (issue 13, next steps): the HTTP client. Using it from a runtime
-// task throws std::logic_error naming it, never races.
+// pipes and subprocesses (a descriptor is registered at its first use with the workers'
+// reactors in turn, and its readiness wakes the waiting task onto that worker, so
+// connections spread over the workers), SignalSet (made in the thread that calls run();
+// see os/signal.hpp), http::Server, and http::Client (libcurl on a driver thread of the
+// Client's own; see http/client.hpp).
 //
 // Thread-safety: run(), spawn() and stats() may be called from any thread. run() must not
 // be called from one of this runtime's own workers (it would block a worker).
