@@ -7,7 +7,9 @@
 //   spawned on a worker ............ the back of that worker's queue (eager: run at once)
 //   woken by a task on a worker .... that worker's LIFO slot (its occupant moves to the
 //                                    back of the queue); run next, at most 3 in a row
-//   woken on a worker between tasks  the back of that worker's queue (timers, I/O, posts)
+//   woken on a worker between tasks  the back of that worker's queue, waking no parked
+//                                    worker (timers, I/O, posts of its own loop; the
+//                                    monitor hands a stranded queue over)
 //   yielded, or woken while running  the back of the queue of the worker that ran it
 //   spawned or woken off the runtime the injection queue
 // A full local queue moves half of itself to the injection queue (Tokio's overflow).
