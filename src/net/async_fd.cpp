@@ -284,8 +284,12 @@ Task<void> AsyncFd::connect(const sockaddr* address, socklen_t size) {
   if (errno != EINPROGRESS && errno != EINTR) throw IoError(errno, "connect");
   FdWatch& w = watch("connect");
   for (;;) {
-    w.clear_writable(w.write_tick());  // only an edge from here on ends the handshake
-    co_await w.writable();
+    // The tick before the check, as for every operation here: the handshake's writable
+    // edge, if it comes after the check, is then kept by clear_writable. On a Runtime the
+    // watch's reactor may be another worker's, which can report that edge as soon as the
+    // descriptor is registered: a tick read after it (the first design cleared with a fresh
+    // tick before its first wait) threw the edge away, and the connect waited forever.
+    const std::uint32_t tick = w.write_tick();
     check_open("connect");
     int error = 0;
     socklen_t length = sizeof error;
@@ -295,6 +299,8 @@ Task<void> AsyncFd::connect(const sockaddr* address, socklen_t size) {
     socklen_t peer_size = sizeof peer;
     if (::getpeername(m_fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0) break;
     if (errno != ENOTCONN) throw IoError(errno, "connect");
+    w.clear_writable(tick);  // still in progress: wait for the next edge
+    co_await w.writable();
   }
 }
 

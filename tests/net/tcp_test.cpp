@@ -401,7 +401,9 @@ TEST(TcpStream, readiness_that_turns_out_to_be_eagain_waits_for_the_next_edge_wi
         if (n > 0) total += static_cast<std::size_t>(n);
       }
     }(signal_out, client.native_handle(), stolen));
-    co_await gb::yield_now();  // both wait
+    // Both wait, and the loop has polled: the client's own first edge (writable, from its
+    // connect) is not still queued in the reactor ahead of the edges below.
+    co_await gb::sleep_for(1ms);
     for (int i = 0; i < 100; ++i) {
       co_await signal_in.write_all("!");  // first edge: the thief's
       co_await server.write_all("x");     // second edge: the reader's
