@@ -80,8 +80,9 @@ struct RuntimeOptions {
   // counted in RuntimeCounters::blocking_slices and marked "blocked" in the trace, on the
   // worker's row at the end of the slice (Go preempts such a goroutine at 10 ms; a
   // cooperative runtime can at least say who did it). A monitor thread looks every
-  // millisecond (or quarter threshold, if shorter): a slice shorter than the threshold is
-  // never reported, one longer than 1.5x it always is. Zero: no reports.
+  // millisecond (or quarter threshold, if shorter) while a worker is awake, and sleeps
+  // while all are parked: a slice shorter than the threshold is never reported, one
+  // longer than 1.5x it always is. Zero: no reports.
   std::chrono::milliseconds blocking_threshold{10};
 };
 
@@ -91,6 +92,9 @@ struct RuntimeCounters {
   std::uint64_t stolen_tasks = 0;  // tasks moved by them
   std::uint64_t parks = 0;         // times a worker found nothing to do and slept
   std::uint64_t blocking_slices = 0;  // run slices that held a worker past blocking_threshold
+  // Looks of the monitor thread at the workers (blocking slices, stranded queues): one a
+  // millisecond while a worker is awake, none while every worker is parked.
+  std::uint64_t monitor_looks = 0;
 };
 
 namespace detail {

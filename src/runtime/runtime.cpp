@@ -161,7 +161,20 @@ void RuntimeCore::monitor_main() {
   };
   std::vector<Seen> seen(m_workers.size());
   std::unique_lock lock(m_monitor_mutex);
-  while (!m_monitor_wake.wait_for(lock, period, [this] { return m_monitor_stop; })) {
+  bool look_now = false;  // just woken from a sleep: look at once, not a period later
+  while (look_now || !m_monitor_wake.wait_for(lock, period, [this] { return m_monitor_stop; })) {
+    look_now = false;
+    if (idle_of(m_counts.load(std::memory_order_relaxed)) == threads()) {
+      // Nothing runs and nothing is queued (a worker parks only with an empty queue, and
+      // only it fills its queue): sleep until a worker wakes, then look at once, so that
+      // a slice it starts is reported as if the monitor had been looking all along.
+      monitor_sleep_while_all_parked(lock);
+      if (m_monitor_stop) break;
+      for (Seen& s : seen) s.strand = StrandWatch{};
+      look_now = true;
+      continue;
+    }
+    bump(m_monitor_looks);
     const steady_clock::time_point now = steady_clock::now();
     for (std::size_t i = 0; i < m_workers.size(); ++i) {
       Worker& worker = *m_workers[i];
@@ -181,6 +194,29 @@ void RuntimeCore::monitor_main() {
       }
     }
   }
+}
+
+void RuntimeCore::monitor_sleep_while_all_parked(std::unique_lock<std::mutex>& lock) {
+  m_monitor_asleep.store(true, std::memory_order_seq_cst);
+  // Memory ordering: seq_cst, after the store above (runtime_core.hpp): a worker that left
+  // the idle set after this load sees m_monitor_asleep and wakes us.
+  if (idle_of(m_counts.load(std::memory_order_seq_cst)) != threads()) {
+    m_monitor_asleep.store(false, std::memory_order_relaxed);
+    return;
+  }
+  m_monitor_wake.wait(lock, [this] { return m_monitor_stop || !m_monitor_asleep.load(std::memory_order_relaxed); });
+  m_monitor_asleep.store(false, std::memory_order_relaxed);
+}
+
+void RuntimeCore::wake_monitor_if_asleep() noexcept {
+  // Memory ordering: seq_cst, after the caller's seq_cst RMW of m_counts (runtime_core.hpp).
+  if (!m_monitor_asleep.load(std::memory_order_seq_cst)) [[likely]]
+    return;
+  {
+    std::lock_guard lock(m_monitor_mutex);
+    m_monitor_asleep.store(false, std::memory_order_relaxed);
+  }
+  m_monitor_wake.notify_one();
 }
 
 void RuntimeCore::share_stranded_work(Worker& worker, StrandWatch& watch) noexcept {
@@ -516,6 +552,7 @@ void RuntimeCore::unpark_self(Worker& worker) noexcept {
   const bool has_tasks = worker.lifo != nullptr || worker.queue.size_hint() > 0;
   worker.searching = !has_tasks;
   m_counts.fetch_add((has_tasks ? 0u : 1u) - k_idle_one, std::memory_order_seq_cst);
+  wake_monitor_if_asleep();
 }
 
 void RuntimeCore::notify_parked() noexcept {
@@ -532,6 +569,7 @@ void RuntimeCore::notify_parked() noexcept {
     m_counts.fetch_add(1u - k_idle_one, std::memory_order_seq_cst);  // idle - 1, searching + 1
   }
   LoopAccess::wake_up(target->loop);
+  wake_monitor_if_asleep();
 }
 
 std::size_t RuntimeCore::cancel_all() noexcept {
@@ -574,6 +612,7 @@ RuntimeCounters RuntimeCore::counters() const noexcept {
     counters.parks += worker->parks.load(std::memory_order_relaxed);
     counters.blocking_slices += worker->blocking.load(std::memory_order_relaxed);
   }
+  counters.monitor_looks = m_monitor_looks.load(std::memory_order_relaxed);
   return counters;
 }
 

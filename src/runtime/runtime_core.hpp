@@ -94,8 +94,15 @@ private:
   // looks at every worker each millisecond (or quarter threshold), reports a slice that
   // has run for a threshold (RuntimeOptions::blocking_threshold), and offers a queue that
   // stayed non-empty and still between two looks to a parked worker (share_stranded_work).
+  // While every worker is parked there is nothing to look at, and it sleeps until a
+  // worker leaves the idle set (Go's sysmon does the same): an idle runtime makes no
+  // wake-ups (it made 1,000 a second).
   void monitor_main();
   void stop_monitor() noexcept;
+  // The monitor's sleep: it may begin only while every worker is parked; a worker that
+  // leaves the idle set ends it (wake_monitor_if_asleep, after its m_counts RMW).
+  void monitor_sleep_while_all_parked(std::unique_lock<std::mutex>& lock);
+  void wake_monitor_if_asleep() noexcept;
   // What the monitor saw of a worker's queue at its last look.
   struct StrandWatch {
     bool queued = false;     // it held tasks
@@ -157,6 +164,13 @@ private:
   std::mutex m_monitor_mutex;
   std::condition_variable m_monitor_wake;
   bool m_monitor_stop = false;  // under m_monitor_mutex
+  // The monitor sleeps (or is about to). Written under m_monitor_mutex; read without it by
+  // workers leaving the idle set. Memory ordering: seq_cst, the pairing of parking's: the
+  // monitor stores true then loads m_counts, a waker RMWs m_counts then loads this, so
+  // either the monitor sees a worker awake or the waker sees it asleep.
+  std::atomic<bool> m_monitor_asleep{false};
+  // Looks taken (RuntimeCounters::monitor_looks); written by the monitor only.
+  std::atomic<std::uint64_t> m_monitor_looks{0};
 };
 
 }  // namespace gearbox::detail

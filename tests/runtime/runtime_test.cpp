@@ -513,6 +513,27 @@ TEST(Runtime, a_zero_blocking_threshold_reports_no_slice) {
   EXPECT_EQ(rt.counters().blocking_slices, 0u);
 }
 
+// An idle runtime makes no wake-ups: with every worker parked the monitor has nothing to
+// look at and sleeps (it looked every millisecond), and the next task wakes it in time to
+// report a slice that holds a worker.
+TEST(Runtime, the_monitor_sleeps_while_every_worker_is_parked_and_wakes_for_the_next_task) {
+  gb::Runtime rt{{.threads = 2, .blocking_threshold = 10ms}};
+  EXPECT_EQ(rt.run(answer()), 42);
+  // Wait until the workers have parked: the looks stop changing (bounded: 5 s).
+  std::uint64_t looks = rt.counters().monitor_looks;
+  for (int i = 0; i < 250; ++i) {
+    std::this_thread::sleep_for(20ms);
+    const std::uint64_t now = rt.counters().monitor_looks;
+    if (now == looks) break;
+    looks = now;
+  }
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(rt.counters().monitor_looks, looks);  // would be ~50 more had it kept looking
+  EXPECT_EQ(rt.run(hold_then_yield(300ms)), 1);
+  EXPECT_GT(rt.counters().monitor_looks, looks);
+  EXPECT_GE(rt.counters().blocking_slices, 1u);
+}
+
 TEST(Runtime, zero_threads_means_one_per_core) {
   gb::Runtime rt;
   EXPECT_EQ(rt.threads(), std::max(1u, std::thread::hardware_concurrency()));
