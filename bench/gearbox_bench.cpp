@@ -275,8 +275,7 @@ int main(int argc, char** argv) {
       }
     }
 
-    // gearbox runs after the peers: a child started by posix_spawn inherits its parent's peak
-    // RSS as its own starting ru_maxrss, so the peers are started while this process is small.
+    // gearbox runs after the peers (its figures then are not disturbed by theirs).
     const gb::BenchRun run = bench.run(args);
     report.update({{"ms", run.ms},
                    {"peak_rss_kb", run.peak_rss_kb > 0 ? run.peak_rss_kb : peak_rss_kb()},

@@ -39,9 +39,9 @@ struct SpawnAttributes {
   SpawnAttributes& operator=(const SpawnAttributes&) = delete;
 };
 
-int poll_timeout_ms(Clock::duration remaining, bool have_pidfd) {
+int poll_timeout_ms(Clock::duration remaining, bool have_pidfd, bool sampling) {
   auto wait = std::chrono::ceil<std::chrono::milliseconds>(remaining);
-  if (!have_pidfd) wait = std::min(wait, k_poll_tick);
+  if (!have_pidfd || sampling) wait = std::min(wait, k_poll_tick);
   wait = std::clamp(wait, std::chrono::milliseconds{0}, std::chrono::milliseconds{60'000});
   return static_cast<int>(wait.count());
 }
@@ -155,8 +155,12 @@ bool read_available(int fd, std::string& output) {
 }
 
 WaitOutcome wait_for_child(Child& child, Fd& output_fd, std::string& output, Clock::time_point deadline,
-                           const std::function<bool(std::string_view)>& ready) {
-  while (!child.try_reap()) {
+                           const std::function<bool(std::string_view)>& ready, long* peak_kb) {
+  // Before try_reap: once reaped (or a zombie) the child has no memory left to report.
+  const auto sample = [&] {
+    if (peak_kb) *peak_kb = std::max(*peak_kb, peak_rss_kb(child.pid()));
+  };
+  for (sample(); !child.try_reap(); sample()) {
     if (ready && ready(output)) return WaitOutcome::output_ready;
     const Clock::duration remaining = deadline - Clock::now();
     if (remaining <= Clock::duration::zero()) return WaitOutcome::timed_out;
@@ -164,7 +168,7 @@ WaitOutcome wait_for_child(Child& child, Fd& output_fd, std::string& output, Clo
     nfds_t count = 0;
     if (output_fd.valid()) fds[count++] = {output_fd.get(), POLLIN, 0};
     if (child.exit_fd() >= 0) fds[count++] = {child.exit_fd(), POLLIN, 0};
-    const int polled = ::poll(fds, count, poll_timeout_ms(remaining, child.exit_fd() >= 0));
+    const int polled = ::poll(fds, count, poll_timeout_ms(remaining, child.exit_fd() >= 0, peak_kb != nullptr));
     if (polled < 0 && errno != EINTR) return WaitOutcome::poll_failed;
     if (polled <= 0) continue;
     if (output_fd.valid() && fds[0].revents != 0 && !read_available(output_fd.get(), output)) {

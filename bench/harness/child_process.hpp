@@ -137,8 +137,11 @@ enum class WaitOutcome {
 // `deadline` passes. One poll() over the pipe and the child's pidfd, so a child that
 // closes stdout early, or leaves a grandchild holding the pipe, is still seen to exit on
 // time. After an exit, takes what is left in the pipe without waiting for an end of file.
+// With `peak_kb`, also samples the child's peak_rss_kb() at every wake-up and at least
+// every 10 ms, keeping the largest in *peak_kb (a high-water mark: only growth in the
+// child's last 10 ms before it exits can be missed).
 WaitOutcome wait_for_child(Child& child, Fd& output_fd, std::string& output, Clock::time_point deadline,
-                           const std::function<bool(std::string_view)>& ready = {});
+                           const std::function<bool(std::string_view)>& ready = {}, long* peak_kb = nullptr);
 
 // The peak resident set of a running process's own memory, in KiB: VmHWM from
 // /proc/<pid>/status; 0 if it cannot be read (no such process, or it has exited: a

@@ -74,7 +74,10 @@ PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds li
 
   std::string output;
   bool timed_out = false;
-  switch (detail::wait_for_child(child, stdout_pipe.read_end, output, started + limit)) {
+  // Its peak memory is sampled while it runs (VmHWM): wait4's ru_maxrss would report at
+  // least this process's peak, which a child started by posix_spawn inherits (see
+  // detail::peak_rss_kb).
+  switch (detail::wait_for_child(child, stdout_pipe.read_end, output, started + limit, {}, &result.peak_rss_kb)) {
     case detail::WaitOutcome::exited:
     case detail::WaitOutcome::output_ready:  // (no `ready` given)
       break;
@@ -88,7 +91,6 @@ PeerResult run_peer_unguarded(const PeerSpec& spec, std::chrono::milliseconds li
   }
 
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-  result.peak_rss_kb = child.usage().ru_maxrss;
 
   const nlohmann::json report = last_json_object(output);
   if (!report.is_discarded()) {

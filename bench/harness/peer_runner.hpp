@@ -38,7 +38,9 @@ struct PeerResult {
   std::string name;
   bool ok = false;         // exited with 0 and printed a JSON object with a numeric "ms"
   double ms = 0;           // the peer's own timing of the work (not its start-up)
-  long peak_rss_kb = 0;    // the child's peak resident set (wait4's ru_maxrss), 0 if unknown
+  // The child's own peak resident set (VmHWM, sampled every 10 ms while it runs; not its
+  // children's), 0 if unknown (it ended before the first sample).
+  long peak_rss_kb = 0;
   nlohmann::json result;   // the peer's "result" field; null if it printed none
   nlohmann::json extra;    // the whole JSON object the peer printed; null if none
   std::string error;       // why ok == false; empty when ok

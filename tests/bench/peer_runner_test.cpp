@@ -63,8 +63,9 @@ void touch(const std::filesystem::path& file) {
 }
 
 TEST(PeerRunner, a_peer_that_prints_a_json_line_is_reported_with_its_time_result_and_extra_fields) {
-  const PeerResult peer = run_peer(shell_peer(R"(echo '{"ms": 1.5, "result": 7, "ns_per_switch": 3.25}')"),
-                                   k_generous_limit);
+  // (It lives 50 ms, so that its memory is sampled before it exits.)
+  const PeerResult peer = run_peer(
+      shell_peer(R"(sleep 0.05; echo '{"ms": 1.5, "result": 7, "ns_per_switch": 3.25}')"), k_generous_limit);
   EXPECT_TRUE(peer.ok) << peer.error;
   EXPECT_EQ(peer.error, "");
   EXPECT_EQ(peer.name, "sh");
@@ -73,6 +74,32 @@ TEST(PeerRunner, a_peer_that_prints_a_json_line_is_reported_with_its_time_result
   EXPECT_DOUBLE_EQ(peer.extra.at("ns_per_switch").get<double>(), 3.25);
   EXPECT_GT(peer.peak_rss_kb, 0);
   EXPECT_FALSE(has_zombie_child());
+}
+
+// A peer's peak memory is its own: not this process's, which a child started by
+// posix_spawn inherits as its starting ru_maxrss (what the runner once reported).
+TEST(PeerRunner, a_small_peer_started_by_a_big_parent_reports_its_own_small_peak) {
+  constexpr std::size_t big = 256u << 20;
+  std::vector<char> ballast(big, 1);  // touched: this process's peak is now above 256 MiB
+  const PeerResult peer = run_peer(shell_peer(R"(sleep 0.1; echo '{"ms": 1, "result": 1}')"), k_generous_limit);
+  ASSERT_TRUE(peer.ok) << peer.error;
+  EXPECT_GT(peer.peak_rss_kb, 0);
+  EXPECT_LT(peer.peak_rss_kb, 64 * 1024) << "the parent's " << ballast.size() / 1024 << " KiB leaked into the figure";
+}
+
+TEST(PeerRunner, a_peer_that_grows_reports_its_peak) {
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  // 128 MiB touched, then freed, then 100 ms of sleep: the peak outlives the memory.
+  const PeerResult peer = run_peer(
+      {"python", {"/usr/bin/python3", "-c",
+                  "import json, time\n"
+                  "b = b'x' * (128 << 20)\n"
+                  "del b\n"
+                  "time.sleep(0.1)\n"
+                  "print(json.dumps({'ms': 1, 'result': 1}))\n"}},
+      k_generous_limit);
+  ASSERT_TRUE(peer.ok) << peer.error;
+  EXPECT_GE(peer.peak_rss_kb, 128 * 1024);
 }
 
 TEST(PeerRunner, a_string_result_is_kept_as_a_string) {
@@ -239,7 +266,8 @@ TEST(PeerRunner, a_failed_result_converts_to_json_with_its_error) {
 }
 
 TEST(PeerRunner, a_successful_result_converts_to_json_with_the_peers_extra_fields) {
-  const PeerResult peer = run_peer(shell_peer(R"(echo '{"ms": 3, "result": 9, "tasks": 11}')"), k_generous_limit);
+  const PeerResult peer =
+      run_peer(shell_peer(R"(sleep 0.05; echo '{"ms": 3, "result": 9, "tasks": 11}')"), k_generous_limit);
   const nlohmann::json j = peer;
   EXPECT_EQ(j.at("ok"), true);
   EXPECT_EQ(j.at("ms"), 3.0);
