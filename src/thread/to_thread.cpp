@@ -35,7 +35,11 @@ public:
     m_tail = &job->m_next;
     ++m_queued;
     ++m_counts.submitted;
-    if (m_idle > 0) m_wake.notify_one();
+    const bool wake = m_idle > 0;
+    lock.unlock();
+    // After unlocking (the pool lives for the whole process): notified under the mutex, the
+    // woken thread can preempt this one and then block on the mutex it still holds.
+    if (wake) m_wake.notify_one();
   }
 
   void set_limit(std::size_t max_threads) {
