@@ -175,6 +175,10 @@ void RuntimeCore::monitor_main() {
       continue;
     }
     bump(m_monitor_looks);
+    // The look runs without m_monitor_mutex (it guards only the stop flag and the sleep):
+    // share_stranded_work takes m_idle_mutex, and a worker leaving the idle set takes
+    // m_monitor_mutex to wake us; one lock is never held while taking the other.
+    lock.unlock();
     const steady_clock::time_point now = steady_clock::now();
     for (std::size_t i = 0; i < m_workers.size(); ++i) {
       Worker& worker = *m_workers[i];
@@ -193,6 +197,7 @@ void RuntimeCore::monitor_main() {
         bump(worker.blocking);
       }
     }
+    lock.lock();
   }
 }
 
@@ -538,21 +543,23 @@ void RuntimeCore::park(Worker& worker) {
 }
 
 void RuntimeCore::unpark_self(Worker& worker) noexcept {
-  std::lock_guard lock(m_idle_mutex);
-  if (!worker.parked) {  // notify_parked took us out and counted us searching
-    worker.searching = true;
-    return;
+  {
+    std::lock_guard lock(m_idle_mutex);
+    if (!worker.parked) {  // notify_parked took us out, counted us searching, woke the monitor
+      worker.searching = true;
+      return;
+    }
+    // Nobody woke us: a timer, I/O or a post of our own did. Leave the idle set ourselves;
+    // as a searcher only if that gave us nothing to run (Tokio's transition_from_parked): a
+    // worker busy with its own readiness is no searcher, so finding it is no reason to wake
+    // another worker (end_searching's chain would wake the other at every batch).
+    worker.parked = false;
+    m_idle.erase(std::find(m_idle.begin(), m_idle.end(), worker.index));
+    const bool has_tasks = worker.lifo != nullptr || worker.queue.size_hint() > 0;
+    worker.searching = !has_tasks;
+    m_counts.fetch_add((has_tasks ? 0u : 1u) - k_idle_one, std::memory_order_seq_cst);
   }
-  // Nobody woke us: a timer, I/O or a post of our own did. Leave the idle set ourselves;
-  // as a searcher only if that gave us nothing to run (Tokio's transition_from_parked): a
-  // worker busy with its own readiness is no searcher, so finding it is no reason to wake
-  // another worker (end_searching's chain would wake the other at every batch).
-  worker.parked = false;
-  m_idle.erase(std::find(m_idle.begin(), m_idle.end(), worker.index));
-  const bool has_tasks = worker.lifo != nullptr || worker.queue.size_hint() > 0;
-  worker.searching = !has_tasks;
-  m_counts.fetch_add((has_tasks ? 0u : 1u) - k_idle_one, std::memory_order_seq_cst);
-  wake_monitor_if_asleep();
+  wake_monitor_if_asleep();  // after m_idle_mutex: no lock is ever held across the other
 }
 
 void RuntimeCore::notify_parked() noexcept {
