@@ -143,7 +143,14 @@ TEST(FutureOnLoop, an_exception_set_on_another_thread_is_rethrown_at_the_await) 
   gb::Loop loop;
   bool caught = false;
   loop.run([&]() -> gb::Task<void> {
-    producer.emplace([&] { promise.set_exception(std::make_exception_ptr(Failure("remote failure"))); });
+    producer.emplace([&] {
+      // The Failure temporary ends with this statement, before the failure is published: a
+      // temporary destroyed after set_exception would drop its share of the message string
+      // (libstdc++'s reference-counted, uninstrumented) while the loop reads it, which TSan
+      // reports as a race.
+      std::exception_ptr failure = std::make_exception_ptr(Failure("remote failure"));
+      promise.set_exception(std::move(failure));
+    });
     try {
       (void)co_await promise.get_future();
     } catch (const Failure& e) {

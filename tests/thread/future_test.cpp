@@ -111,7 +111,12 @@ TEST(Future, set_value_constructs_the_result_in_place_from_several_arguments) {
 TEST(Future, an_exception_set_on_another_thread_is_rethrown_by_get) {
   gb::Promise<int> promise;
   gb::Future<int> future = promise.get_future();
-  std::jthread producer([&] { promise.set_exception(std::make_exception_ptr(Failure("bad input"))); });
+  std::jthread producer([&] {
+    // Made before it is published (see future_await_test's exception test: a temporary
+    // destroyed after set_exception races, for TSan, with the reader of its message).
+    std::exception_ptr failure = std::make_exception_ptr(Failure("bad input"));
+    promise.set_exception(std::move(failure));
+  });
   ASSERT_TRUE(future.wait_for(k_hang_guard));
   try {
     (void)future.get();
