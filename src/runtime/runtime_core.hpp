@@ -100,7 +100,9 @@ private:
   void monitor_main();
   void stop_monitor() noexcept;
   // The monitor's sleep: it may begin only while every worker is parked; a worker that
-  // leaves the idle set ends it (wake_monitor_if_asleep, after its m_counts RMW).
+  // leaves the idle set ends it (wake_monitor_if_asleep, after its m_counts RMW and with
+  // m_idle_mutex released: the monitor takes m_idle_mutex in its looks, so one of the two
+  // mutexes is never held while taking the other).
   void monitor_sleep_while_all_parked(std::unique_lock<std::mutex>& lock);
   void wake_monitor_if_asleep() noexcept;
   // What the monitor saw of a worker's queue at its last look.

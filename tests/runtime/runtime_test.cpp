@@ -519,12 +519,14 @@ TEST(Runtime, a_zero_blocking_threshold_reports_no_slice) {
 TEST(Runtime, the_monitor_sleeps_while_every_worker_is_parked_and_wakes_for_the_next_task) {
   gb::Runtime rt{{.threads = 2, .blocking_threshold = 10ms}};
   EXPECT_EQ(rt.run(answer()), 42);
-  // Wait until the workers have parked: the looks stop changing (bounded: 5 s).
+  // Wait until the workers have parked: the looks stay unchanged for five reads in a row,
+  // 100 ms (bounded: 5 s). One quiet read is not enough under a sanitizer on a loaded
+  // machine: a monitor still looking may be kept off the CPU for 20 ms.
   std::uint64_t looks = rt.counters().monitor_looks;
-  for (int i = 0; i < 250; ++i) {
+  for (int i = 0, quiet = 0; i < 250 && quiet < 5; ++i) {
     std::this_thread::sleep_for(20ms);
     const std::uint64_t now = rt.counters().monitor_looks;
-    if (now == looks) break;
+    quiet = now == looks ? quiet + 1 : 0;
     looks = now;
   }
   std::this_thread::sleep_for(50ms);
