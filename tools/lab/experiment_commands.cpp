@@ -12,6 +12,7 @@
 #include "guide.hpp"
 #include "lab_format.hpp"
 #include "results_cache.hpp"
+#include "share.hpp"
 #include "slow_service.hpp"
 #include "timeline.hpp"
 #include "timeline_render.hpp"
@@ -268,12 +269,16 @@ int ExperimentCommands::run_demo() const {
     save_result(std::string(m_quick ? "demo.quick." : "demo.") + to_string(step.work), to_json(e, cores));
   }
   std::filesystem::remove_all(dir);
+  const ShareSpec share{4, m_quick ? 100'000 : 1'000'000};
+  std::printf("\n%d. Who shares memory, and where a switch can happen: x = x + 1 in every model\n", ++number);
+  std::fflush(stdout);
+  std::printf("%s", render_share(run_share(share), share).c_str());
   if (m_quick)
     std::printf("\nA quick run is saved as one: gearbox-lab guide shows its times, marked\n"
                 "quick, until a full run replaces them. The demonstration measures neither\n"
                 "switches nor how many units fit at once: gearbox-lab switch and scale do.\n");
   std::printf("\nNext: gearbox-lab guide (when to use which), gearbox-lab compare --help,\n"
-              "gearbox-lab scale, gearbox-lab switch, gearbox-lab profile -- CMD.\n");
+              "gearbox-lab scale, switch and share, gearbox-lab profile -- CMD.\n");
   return 0;
 }
 

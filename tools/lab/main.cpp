@@ -6,6 +6,7 @@
 //   gearbox-lab profile [--json] -- CMD ARGS...   where did CMD's time go, and which model fits
 //   gearbox-lab scale [--max-coroutines N] [--max-threads N] [--max-processes N] [--json]
 //   gearbox-lab switch [--iterations N] [--json]
+//   gearbox-lab share [--units N] [--increments N] [--json]   who shares memory, where switches happen
 //   gearbox-lab timeline FILE.json [--rows auto|units|threads] [--svg OUT.svg] ...  who ran when
 //
 // Bad input is one line on stderr and exit code 2 (CLI11's own errors: its usual codes).
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
   profile->add_option("command", command, "the command and its arguments (after --)")->required();
   profile->prefix_command(false);
   const lab::ExperimentCommands experiments(app);  // the demonstration, compare, guide
-  const lab::MeasureCommands measure(app);          // scale, switch
+  const lab::MeasureCommands measure(app);          // scale, switch, share
   const lab::TimelineCommand timeline(app);         // timeline
   CLI11_PARSE(app, argc, argv);
   try {

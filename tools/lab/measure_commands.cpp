@@ -9,6 +9,7 @@
 
 #include "results_cache.hpp"
 #include "scale.hpp"
+#include "share.hpp"
 #include "switch_cost.hpp"
 
 namespace gearbox::lab {
@@ -39,7 +40,8 @@ const CLI::Validator k_positive_count(
 
 MeasureCommands::MeasureCommands(CLI::App& app)
     : m_scale(app.add_subcommand("scale", "how many waiting coroutines, threads and processes fit here, and their cost")),
-      m_switch(app.add_subcommand("switch", "the cost of one switch between coroutines, tasks, threads, processes")) {
+      m_switch(app.add_subcommand("switch", "the cost of one switch between coroutines, tasks, threads, processes")),
+      m_share(app.add_subcommand("share", "who shares memory, and where a switch can happen: x = x + 1 in every model")) {
   m_scale->add_option("--max-coroutines", m_max_coroutines, "the most gearbox tasks to try (default 1,000,000)")
       ->check(k_positive_count);
   m_scale->add_option("--max-threads", m_max_threads, "the most threads to try (default 10,000)")->check(k_positive_count);
@@ -49,6 +51,11 @@ MeasureCommands::MeasureCommands(CLI::App& app)
   m_switch->add_option("--iterations", m_round_trips, "round trips per measurement (default 2,000)")
       ->check(k_positive_count);
   m_switch->add_flag("--json", m_as_json, "print one JSON object");
+  m_share->add_option("--units", m_units, "threads, tasks or processes adding to the counter (default 4)")
+      ->check(k_positive_count)
+      ->check(CLI::Range(1L, static_cast<long>(k_max_share_units)));
+  m_share->add_option("--increments", m_increments, "adds per unit (default 1,000,000)")->check(k_positive_count);
+  m_share->add_flag("--json", m_as_json, "print one JSON object");
 }
 
 std::optional<int> MeasureCommands::run() const {
@@ -64,6 +71,11 @@ std::optional<int> MeasureCommands::run() const {
   if (*m_switch) {
     const std::vector<SwitchCost> costs = measure_switch_costs(m_round_trips);
     return print_and_save("switch", to_json(costs), render_switch(costs), m_as_json);
+  }
+  if (*m_share) {
+    const ShareSpec spec{static_cast<int>(m_units), m_increments};
+    const std::vector<ShareRun> runs = run_share(spec);
+    return print_and_save("share", to_json(runs, spec), render_share(runs, spec), m_as_json);
   }
   return std::nullopt;
 }
