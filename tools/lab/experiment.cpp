@@ -326,6 +326,20 @@ std::string verdict(const Experiment& e, unsigned cores) {
                     cores, e.speedup(*async_cores));
       out += text;
     }
+  } else if (e.spec.work == Work::db && async && seq) {
+    const double round_trips = static_cast<double>(e.spec.tasks) * static_cast<double>(e.spec.units);
+    std::snprintf(text, sizeof text,
+                  " Each GET is a round trip to a local redis-server, %.0f us one after another: so short that"
+                  " sequentially the client was busy %.2f s of its %.2f s.",
+                  seq->wall_s / std::max(round_trips, 1.0) * 1e6, seq->cpu_s(), seq->wall_s);
+    out += text;
+    if (const ModelResult* threads = e.find(Model::threads)) {
+      std::snprintf(text, sizeof text,
+                    " Threads overlapped them (%.1fx), as the seeds say they do for a local database; async tasks on"
+                    " one thread did %.1fx.",
+                    e.speedup(*threads), e.speedup(*async));
+      out += text;
+    }
   } else if (waits(e.spec.work) && !computes(e.spec.work) && async && seq) {
     std::snprintf(text, sizeof text, " The tasks mostly waited (%.0f%% CPU use), so overlapping the waits is all that helps.",
                   async->utilisation(cores) * 100);

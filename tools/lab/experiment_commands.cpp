@@ -11,6 +11,7 @@
 #include "experiment.hpp"
 #include "guide.hpp"
 #include "lab_format.hpp"
+#include "redis_server.hpp"  // examples/07_cache
 #include "results_cache.hpp"
 #include "share.hpp"
 #include "slow_service.hpp"
@@ -116,12 +117,14 @@ ExperimentCommands::ExperimentCommands(CLI::App& app) {
 
   m_compare = app.add_subcommand("compare", "run the same work under several models and compare them");
   Compare& c = m_compare_args;
-  m_compare->add_option("--work", c.work, "io, cpu, mixed or sleep (default: io)")
-      ->check(CLI::IsMember({"io", "cpu", "mixed", "sleep"}));
+  m_compare->add_option("--work", c.work, "io, cpu, mixed, sleep or db (a local redis-server) (default: io)")
+      ->check(CLI::IsMember({"io", "cpu", "mixed", "sleep", "db"}));
   m_compare->add_option("--tasks", c.tasks, "how many tasks (default: 5)")->check(CLI::Range(1, 100000));
   const cli::DurationRange up_to_ten_minutes{std::chrono::seconds(0), std::chrono::minutes(10)};
   cli::add_duration_option(*m_compare, "--wait", c.wait, "how long each task waits, in io, sleep and mixed work", up_to_ten_minutes);
   cli::add_duration_option(*m_compare, "--cost", c.cost, "computing time per task, in cpu and mixed work", up_to_ten_minutes);
+  m_compare->add_option("--queries", c.queries, "GETs per task, one at a time, in db work (default: 1000)")
+      ->check(CLI::Range(1L, 10'000'000L));
   m_compare->add_option("--models", c.models, "comma-separated: seq,threads,async,procs,async+procs,async-cores");
   m_compare->add_flag("--json", c.json, "print one JSON object");
   m_compare->add_flag("--timeline", c.timeline, "draw each model's timeline");
@@ -172,8 +175,18 @@ int ExperimentCommands::run_compare() const {
   const double units_per_second = computes(work) ? calibrate_units_per_second() : 0;
   std::optional<SlowService> service;
   if (work == Work::io || work == Work::mixed) service.emplace();
+  std::optional<cache::RedisServer> redis;  // RedisError, saying how to install it, if it is not
+  if (work == Work::db) {
+    redis.emplace();
+    preload_db_keys(static_cast<std::uint16_t>(redis->port()));
+  }
   const double cost_s = c.cost.count();
-  const WorkSpec spec = make_spec(work, c.tasks, c.wait.count(), cost_s, units_per_second, service ? service->port() : 0);
+  const std::uint16_t port = service ? service->port() : redis ? static_cast<std::uint16_t>(redis->port()) : 0;
+  WorkSpec spec = make_spec(work, c.tasks, c.wait.count(), cost_s, units_per_second, port);
+  if (work == Work::db) {
+    spec.units = static_cast<std::uint64_t>(c.queries);
+    spec.wait_ms = 0;
+  }
   const bool traced = c.timeline || !c.trace.empty() || !c.svg.empty();
   const std::filesystem::path dir = traced ? make_trace_dir() : std::filesystem::path{};
   const unsigned cores = machine_cores();

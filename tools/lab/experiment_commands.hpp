@@ -36,6 +36,7 @@ private:
     int tasks = 5;
     std::chrono::duration<double> wait{2.0};
     std::chrono::duration<double> cost{0.5};
+    long queries = 1000;
     std::string models = "seq,threads,async,procs";
     bool json = false;
     bool timeline = false;

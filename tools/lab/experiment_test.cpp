@@ -20,6 +20,7 @@
 #include "switch_cost.hpp"
 #include "timeline.hpp"
 #include "workload.hpp"
+#include "redis_server.hpp"  // examples/07_cache
 
 namespace lab = gearbox::lab;
 using lab::Model;
@@ -59,7 +60,7 @@ std::string ask_raw(std::uint16_t port, const std::string& request) {
 }  // namespace
 
 TEST(Workload, names_parse_both_ways_and_a_bad_model_is_named_in_the_error) {
-  for (Work w : {Work::io, Work::sleep, Work::cpu, Work::mixed}) EXPECT_EQ(lab::parse_work(lab::to_string(w)), w);
+  for (Work w : {Work::io, Work::sleep, Work::cpu, Work::mixed, Work::db}) EXPECT_EQ(lab::parse_work(lab::to_string(w)), w);
   EXPECT_FALSE(lab::parse_work("gpu"));
   EXPECT_EQ(lab::parse_models("seq,threads,async,procs"),
             (std::vector<Model>{Model::sequential, Model::threads, Model::async, Model::processes}));
@@ -129,6 +130,36 @@ TEST(Workload, a_task_whose_service_is_gone_fails_alone_and_is_reported) {
   const lab::ModelRun blocking = lab::run_model(small_spec(Work::io, port), Model::threads);
   EXPECT_EQ(blocking.errors.size(), 3u);
   EXPECT_NE(blocking.errors.front().find("connect"), std::string::npos) << blocking.errors.front();
+}
+
+TEST(Workload, db_tasks_find_every_preloaded_value_in_every_model) {
+  cache::RedisServer redis;  // RedisError (failing the test) if redis-server is not installed
+  const auto port = static_cast<std::uint16_t>(redis.port());
+  lab::preload_db_keys(port);
+  lab::WorkSpec spec = small_spec(Work::db, port);
+  spec.units = 150;  // more GETs per task than there are keys: every key is read
+  for (const Model model : {Model::sequential, Model::threads, Model::async, Model::async_cores, Model::processes}) {
+    const lab::ModelRun run = lab::run_model(spec, model);
+    EXPECT_TRUE(run.errors.empty()) << lab::to_string(model) << ": " << run.errors.front();
+    EXPECT_EQ(run.tasks_done, 3) << lab::to_string(model);
+    EXPECT_EQ(run.checksum, 3u * 150u) << lab::to_string(model);
+  }
+}
+
+TEST(Workload, db_tasks_against_a_server_that_is_down_fail_alone_and_say_so) {
+  std::uint16_t port;
+  {
+    lab::SlowService nobody;  // a port that was free a moment ago, and is closed now
+    port = nobody.port();
+  }
+  for (const Model model : {Model::sequential, Model::async}) {
+    lab::WorkSpec spec = small_spec(Work::db, port);
+    spec.units = 5;
+    const lab::ModelRun run = lab::run_model(spec, model);
+    EXPECT_EQ(run.tasks_done, 0);
+    ASSERT_EQ(run.errors.size(), 3u);
+    EXPECT_NE(run.errors.front().find("Connection refused"), std::string::npos) << run.errors.front();
+  }
 }
 
 TEST(SlowService, answers_after_the_asked_wait_and_rejects_bad_requests_with_a_reason) {

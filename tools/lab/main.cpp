@@ -1,7 +1,7 @@
 // gearbox-lab: see and measure sequential vs threads vs async vs processes.
 //
 //   gearbox-lab                                   the demonstration (see experiment_commands.hpp)
-//   gearbox-lab compare --work io|cpu|mixed|sleep the same work under several models
+//   gearbox-lab compare --work io|cpu|mixed|sleep|db  the same work under several models
 //   gearbox-lab guide                             when to use which, with this machine's figures
 //   gearbox-lab profile [--json] -- CMD ARGS...   where did CMD's time go, and which model fits
 //   gearbox-lab scale [--max-coroutines N] [--max-threads N] [--max-processes N] [--json]

@@ -11,6 +11,8 @@
 #include <gearbox/process/process_pool.hpp>
 #include <gearbox/process/registry.hpp>
 
+#include "async_client.hpp"     // examples/07_cache
+#include "blocking_client.hpp"
 #include "slow_service.hpp"
 
 namespace gearbox::lab {
@@ -23,6 +25,7 @@ const char* to_string(Work work) noexcept {
     case Work::sleep: return "sleep";
     case Work::cpu: return "cpu";
     case Work::mixed: return "mixed";
+    case Work::db: return "db";
   }
   return "?";
 }
@@ -40,7 +43,7 @@ const char* to_string(Model model) noexcept {
 }
 
 std::optional<Work> parse_work(std::string_view name) noexcept {
-  for (Work w : {Work::io, Work::sleep, Work::cpu, Work::mixed})
+  for (Work w : {Work::io, Work::sleep, Work::cpu, Work::mixed, Work::db})
     if (name == to_string(w)) return w;
   return std::nullopt;
 }
@@ -78,6 +81,16 @@ std::optional<std::string> unfit(Model model, Work work) {
 }
 
 bool waits(Work work) noexcept { return work != Work::cpu; }
+
+std::string db_key(int n) { return "gearbox-lab:" + std::to_string(n); }
+std::string db_value(int n) { return "value of key " + std::to_string(n); }
+
+void preload_db_keys(std::uint16_t port) {
+  cache::BlockingClient redis("127.0.0.1", port);
+  std::vector<cache::Command> commands;
+  for (int n = 0; n < k_db_keys; ++n) commands.push_back({"SET", db_key(n), db_value(n)});
+  for (const cache::Reply& reply : redis.pipeline(commands)) cache::check_set(reply, "(preload)");
+}
 bool computes(Work work) noexcept { return work == Work::cpu || work == Work::mixed; }
 
 std::size_t pool_size(const WorkSpec& spec) noexcept {
@@ -134,6 +147,15 @@ std::uint64_t lab_task_blocking(int work, int index, int port, int wait_ms, std:
     gearbox::trace::Span waiting("sleep", gearbox::trace::SpanKind::wait);
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
   }
+  if (kind == Work::db) {  // the checksum counts the GETs that found their value
+    cache::BlockingClient redis("127.0.0.1", port);
+    std::uint64_t found = 0;
+    for (std::uint64_t q = 0; q < units; ++q) {
+      const int key = static_cast<int>((static_cast<std::uint64_t>(index) * 31 + q) % gearbox::lab::k_db_keys);
+      found += redis.get(gearbox::lab::db_key(key)) == gearbox::lab::db_value(key);
+    }
+    return found;
+  }
   return gearbox::lab::computes(kind) ? gearbox::lab::count_primes(units) : 0;
 }
 
@@ -175,8 +197,19 @@ Task<void> wait_on_service(std::uint16_t port, int ms) {
     throw std::runtime_error("the slow service answered: " + std::string(answer.value_or("(nothing)")));
 }
 
+Task<std::uint64_t> db_task_async(std::uint16_t port, int index, std::uint64_t queries) {
+  cache::AsyncClient redis = co_await cache::AsyncClient::connect("127.0.0.1", port);
+  std::uint64_t found = 0;
+  for (std::uint64_t q = 0; q < queries; ++q) {
+    const int key = static_cast<int>((static_cast<std::uint64_t>(index) * 31 + q) % k_db_keys);
+    found += co_await redis.get(db_key(key)) == db_value(key);
+  }
+  co_return found;
+}
+
 Task<std::uint64_t> lab_task_async(const WorkSpec& spec, int index, ProcessPool* offload) {
   trace::name_task("task " + std::to_string(index));
+  if (spec.work == Work::db) co_return co_await db_task_async(spec.port, index, spec.units);
   if (spec.work == Work::io || spec.work == Work::mixed) co_await wait_on_service(spec.port, spec.wait_ms);
   if (spec.work == Work::sleep) co_await sleep_for(std::chrono::milliseconds(spec.wait_ms));
   if (!computes(spec.work)) co_return 0;

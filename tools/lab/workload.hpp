@@ -8,7 +8,11 @@
 //   sleep  sleep `wait_ms` (a timer, no socket);
 //   cpu    count the primes among `units` numbers by trial division (real computation;
 //          the experiment calibrates `units` so that it takes the asked time);
-//   mixed  io, then cpu.
+//   mixed  io, then cpu;
+//   db     `units` GETs, one at a time, on a connection of its own to the local
+//          redis-server on `port` (examples/07_cache's clients): fast I/O, a round trip
+//          of tens of microseconds each (the seeds' "query on a local database").
+// The keys a db task reads are k_db_keys keys named db_key(n), preloaded by the caller.
 // The models:
 //   sequential   one task after another on the main thread;
 //   threads      a ThreadPool: one thread per task when tasks block (io, sleep, mixed),
@@ -33,7 +37,7 @@
 
 namespace gearbox::lab {
 
-enum class Work { io, sleep, cpu, mixed };
+enum class Work { io, sleep, cpu, mixed, db };
 enum class Model { sequential, threads, async, processes, async_processes, async_cores };
 
 const char* to_string(Work work) noexcept;
@@ -50,13 +54,21 @@ struct WorkSpec {
   Work work = Work::io;
   int tasks = 5;
   int wait_ms = 2000;            // io, sleep, mixed
-  std::uint64_t units = 0;       // cpu, mixed: numbers tested per task
-  std::uint16_t port = 0;        // io, mixed: the slow service
+  std::uint64_t units = 0;       // cpu, mixed: numbers tested per task; db: GETs per task
+  std::uint16_t port = 0;        // io, mixed: the slow service; db: redis-server
   unsigned cores = 1;            // the machine's; sizes the pools for cpu work
 };
 
-bool waits(Work work) noexcept;     // io, sleep, mixed
+bool waits(Work work) noexcept;     // io, sleep, mixed, db
 bool computes(Work work) noexcept;  // cpu, mixed
+
+// The keys of db work: "gearbox-lab:<n>" for n below k_db_keys, each holding db_value(n).
+inline constexpr int k_db_keys = 100;
+std::string db_key(int n);
+std::string db_value(int n);
+// Writes every key db work reads into the redis-server on 127.0.0.1:`port` (one pipelined
+// round trip); cache::RedisError if it cannot.
+void preload_db_keys(std::uint16_t port);
 
 // Threads (or workers) a model uses for `spec`.
 std::size_t pool_size(const WorkSpec& spec) noexcept;
