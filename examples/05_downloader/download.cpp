@@ -1,5 +1,7 @@
 #include "download.hpp"
 
+#include <charconv>
+
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -85,7 +87,7 @@ public:
     http::FetchOptions options;
     options.timeout = m_options.timeout;
     options.resume_from = m_offset;
-    options.on_body_start = [this](int status, const http::Headers&) { open_part(status); };
+    options.on_body_start = [this](int status, const http::Headers& headers) { open_part(status, headers); };
     options.on_data = [this](std::string_view chunk) { write(chunk); };
     return options;
   }
@@ -105,6 +107,7 @@ public:
       m_board.update(m_index, [&](FileReport& r) {
         r.ok = true;
         r.size = error ? 0 : size;
+        r.have = r.size;
         r.error.clear();
       }, true);
       return Next::done;
@@ -127,12 +130,19 @@ public:
   }
 
 private:
-  void open_part(int status) {
+  void open_part(int status, const http::Headers& headers) {
     if (status != 200 && status != 206) return;  // an error page: not part of the file
     // 206 continues the .part; 200 means the whole file is coming (the server ignored the
     // range, or there was no .part): start over.
     const bool append = status == 206 && m_offset > 0;
     if (!append) m_offset = 0;
+    std::uint64_t length = 0;  // of this body; the file is what we have plus it
+    const std::optional<std::string_view> field = headers.get("Content-Length");
+    const bool known = field && std::from_chars(field->data(), field->data() + field->size(), length).ec == std::errc{};
+    m_board.update(m_index, [&](FileReport& r) {
+      r.have = m_offset;
+      r.expected = known ? m_offset + length : 0;
+    });
     fs::create_directories(m_path.parent_path());
     m_out.open(part_path(m_path), std::ios::binary | (append ? std::ios::app : std::ios::trunc));
     if (!m_out) {
@@ -148,7 +158,10 @@ private:
       m_write_failed = true;
       throw std::runtime_error("cannot write " + part_path(m_path).string() + " (disk full?)");
     }
-    m_board.update(m_index, [&](FileReport& r) { r.bytes += chunk.size(); });
+    m_board.update(m_index, [&](FileReport& r) {
+      r.bytes += chunk.size();
+      r.have += chunk.size();
+    });
   }
 
   void close_part() {

@@ -40,6 +40,8 @@ struct FileReport {
   std::uint64_t bytes = 0;     // bytes received in this run
   std::uint64_t size = 0;      // the file's size when done (resumed bytes included)
   std::uint64_t resumed_from = 0;  // bytes kept from an earlier run's .part
+  std::uint64_t have = 0;      // bytes of the file written so far (a resumed .part's included)
+  std::uint64_t expected = 0;  // the whole file's size, once a response said it (0: not known)
   int attempts = 0;
   std::string error;           // why it failed
 };

@@ -6,8 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <future>
 #include <thread>
 
@@ -125,6 +131,8 @@ TEST_P(DownloadEngines, every_file_arrives_whole_and_a_missing_one_fails_alone_w
     const dl::FileReport& f = report.files[i];
     EXPECT_TRUE(f.ok) << f.url << ": " << f.error;
     EXPECT_EQ(f.size, contents[c].size());
+    EXPECT_EQ(f.expected, contents[c].size()) << "from Content-Length";
+    EXPECT_EQ(f.have, f.size);
     EXPECT_TRUE(read_all(f.path) == contents[c]) << f.path;
     EXPECT_FALSE(fs::exists(f.path.string() + ".part"));
     ++c;
@@ -148,6 +156,7 @@ TEST_P(DownloadEngines, a_partial_file_is_resumed_where_it_stopped) {
   EXPECT_EQ(f.status, 206);
   EXPECT_EQ(f.resumed_from, 80'000u);
   EXPECT_EQ(f.bytes, 120'000u) << "only the rest came over the network";
+  EXPECT_EQ(f.expected, 200'000u) << "the part kept plus the 206's Content-Length";
   EXPECT_TRUE(read_all(out / "big.bin") == content);
   fs::remove_all(out);
 }
@@ -206,6 +215,75 @@ TEST_P(DownloadEngines, a_second_url_for_the_same_file_name_is_refused) {
   EXPECT_NE(report.files.at(1).error.find("same file name"), std::string::npos) << report.files.at(1).error;
   EXPECT_EQ(read_all(out / "same.txt"), "/a/same.txt");
   fs::remove_all(out);
+}
+
+namespace {
+
+// A tmux server of the test's own (its own socket), killed when the test ends.
+class Tmux {
+public:
+  explicit Tmux(fs::path socket) : m_socket(std::move(socket)) {}
+  ~Tmux() { (void)std::system(("tmux -S " + m_socket.string() + " kill-server 2>/dev/null").c_str()); }
+  // Runs `command` in a detached session of a `columns` x `rows` terminal.
+  bool start(const std::string& command, int columns, int rows) const {
+    const std::string line = "tmux -S " + m_socket.string() + " new-session -d -s test -x " + std::to_string(columns) +
+                             " -y " + std::to_string(rows) + " '" + command + "'";
+    return std::system(line.c_str()) == 0;
+  }
+  // What the terminal shows now.
+  std::string screen() const {
+    const std::string line = "tmux -S " + m_socket.string() + " capture-pane -p -t test 2>/dev/null";
+    std::string out;
+    if (std::FILE* pipe = ::popen(line.c_str(), "r")) {
+      char buffer[4096];
+      for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+      ::pclose(pipe);
+    }
+    return out;
+  }
+
+private:
+  fs::path m_socket;
+};
+
+}  // namespace
+
+// The progress bars on a real terminal: tmux runs gearbox-download in a pane while a
+// rate-limited nginx sends a 3 MB file at 1 MB/s; the screen, read every 50 ms, shows the
+// file's bar advancing, and at the end 100 % and done.
+TEST_P(DownloadEngines, on_a_terminal_the_bar_advances_and_ends_at_100_percent) {
+  if (!gearbox_test::Nginx::installed()) GTEST_SKIP() << "nginx is not installed (scripts/setup installs nginx-light)";
+  ASSERT_EQ(::access("/usr/bin/tmux", X_OK), 0) << "tmux is not installed: run scripts/setup";
+  const fs::path dir = scratch(std::string("tmux-") + dl::to_string(GetParam()));
+  fs::create_directories(dir);
+  gearbox_test::Nginx nginx(dir / "nginx", "limit_rate 1m;");
+  ASSERT_TRUE(nginx.running());
+  nginx.put_file("big.bin", content_of(3 << 20, 5));
+  const Tmux tmux(dir / "tmux.sock");
+  const std::string program = std::string(GEARBOX_DOWNLOAD_PROGRAM) + " --engine " + dl::to_string(GetParam()) +
+                              " --out " + (dir / "out").string() + " " + nginx.url("/big.bin");
+  ASSERT_TRUE(tmux.start(program + "; echo EXITED $?; sleep 60", 100, 12));
+  const std::regex bar_line("big\\.bin +\\[[#.]{20}\\] +([0-9]+) %");
+  std::vector<int> percents;  // each new value the bar showed, in order
+  std::string screen;
+  for (int i = 0; i < 600 && screen.find("EXITED") == std::string::npos; ++i) {  // at most 30 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    screen = tmux.screen();
+    std::smatch match;
+    if (std::regex_search(screen, match, bar_line)) {
+      const int percent = std::stoi(match[1]);
+      if (percents.empty() || percents.back() != percent) percents.push_back(percent);
+    }
+  }
+  EXPECT_NE(screen.find("EXITED 0"), std::string::npos) << screen;
+  ASSERT_FALSE(percents.empty()) << screen;
+  EXPECT_TRUE(std::is_sorted(percents.begin(), percents.end())) << screen;
+  EXPECT_TRUE(std::any_of(percents.begin(), percents.end(), [](int p) { return p > 0 && p < 100; }))
+      << "the bar never showed the file part done";
+  EXPECT_EQ(percents.back(), 100) << screen;
+  EXPECT_TRUE(std::regex_search(screen, std::regex("big\\.bin +\\[#{20}\\] 100 % +3\\.1 MB  done"))) << screen;
+  EXPECT_EQ(read_all(dir / "out" / "big.bin"), content_of(3 << 20, 5));
+  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, DownloadEngines, ::testing::Values(dl::Engine::async, dl::Engine::threads),

@@ -23,19 +23,40 @@ std::string megabytes(std::uint64_t bytes) {
   return text;
 }
 
+// "[##########..........]  50 %" for `have` of `expected` bytes; blank when the size is
+// not known (no Content-Length).
+std::string bar(std::uint64_t have, std::uint64_t expected) {
+  if (expected == 0) return std::string(27, ' ');
+  constexpr int k_width = 20;
+  const double fraction = std::min(1.0, static_cast<double>(have) / static_cast<double>(expected));
+  const int filled = static_cast<int>(fraction * k_width);
+  char text[40];
+  std::snprintf(text, sizeof text, "[%s%s] %3d %%", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                std::string(static_cast<std::size_t>(k_width - filled), '.').c_str(), static_cast<int>(fraction * 100));
+  return text;
+}
+
 // Progress on a terminal: one bar per file and a total, redrawn in place.
 class Bars {
 public:
   void draw(const std::vector<dl::FileReport>& files) {
     if (m_lines > 0) std::printf("\x1b[%dA", m_lines);  // back to the first bar
-    std::uint64_t total = 0;
+    std::uint64_t total = 0, total_have = 0, total_expected = 0;
+    bool all_known = true;
     for (const dl::FileReport& f : files) {
       total += f.bytes;
       const char* state = f.ok ? "done" : !f.error.empty() ? "retrying" : f.attempts > 0 ? "" : "waiting";
       if (!f.ok && !f.error.empty() && f.attempts > 0 && f.status >= 400 && f.status < 500) state = "failed";
-      std::printf("\x1b[2K  %-28.28s %10s  %s\n", f.path.filename().c_str(), megabytes(f.bytes).c_str(), state);
+      const std::uint64_t expected = f.ok ? std::max<std::uint64_t>(f.size, 1) : f.expected;
+      const std::uint64_t have = f.ok ? expected : f.have;
+      total_have += have;
+      total_expected += expected;
+      all_known = all_known && expected > 0;
+      std::printf("\x1b[2K  %-24.24s %s %10s  %s\n", f.path.filename().c_str(), bar(have, expected).c_str(),
+                  megabytes(f.bytes).c_str(), state);
     }
-    std::printf("\x1b[2K  total %33s\n", megabytes(total).c_str());
+    std::printf("\x1b[2K  %-24s %s %10s\n", "total", bar(total_have, all_known ? total_expected : 0).c_str(),
+                megabytes(total).c_str());
     std::fflush(stdout);
     m_lines = static_cast<int>(files.size()) + 1;
   }

@@ -65,7 +65,8 @@ public:
 
   // Writes a configuration into `work` and starts nginx on a free port, serving work/root;
   // waits (up to 5 s) until it accepts connections. running() says whether it did.
-  explicit Nginx(const std::filesystem::path& work) : m_work(work) {
+  // `server_directives` go into the server block as they are ("limit_rate 1m;").
+  explicit Nginx(const std::filesystem::path& work, const std::string& server_directives = {}) : m_work(work) {
     namespace fs = std::filesystem;
     fs::create_directories(work / "root");
     m_port = nginx_detail::free_port();
@@ -75,7 +76,7 @@ public:
          << (work / "body").string() << ";\n  proxy_temp_path " << (work / "proxy").string() << ";\n  fastcgi_temp_path "
          << (work / "fastcgi").string() << ";\n  uwsgi_temp_path " << (work / "uwsgi").string() << ";\n  scgi_temp_path "
          << (work / "scgi").string() << ";\n  server {\n    listen 127.0.0.1:" << m_port << ";\n    root "
-         << (work / "root").string() << ";\n  }\n}\n";
+         << (work / "root").string() << ";\n    " << server_directives << "\n  }\n}\n";
     conf.close();
     const std::string nginx = nginx_detail::nginx_path();
     if (nginx.empty()) return;

@@ -172,15 +172,21 @@ std::string megabytes(long kb) {
 
 namespace {
 
-// Sorted, disjoint intervals covering the same time as `intervals`.
+// Sorted, disjoint intervals covering the same time as `intervals`. Touching intervals of
+// two threads stay two (the hover names each one's thread); overlapping ones become one,
+// of no one thread.
 std::vector<Interval> merged(std::vector<Interval> intervals, SliceState state) {
   std::sort(intervals.begin(), intervals.end(), [](const Interval& a, const Interval& b) { return a.begin_us < b.begin_us; });
   std::vector<Interval> out;
   for (const Interval& i : intervals) {
-    if (!out.empty() && i.begin_us <= out.back().end_us)
+    const bool overlaps = !out.empty() && i.begin_us < out.back().end_us;
+    const bool continues = !out.empty() && i.begin_us == out.back().end_us && i.tid == out.back().tid;
+    if (overlaps || continues) {
       out.back().end_us = std::max(out.back().end_us, i.end_us);
-    else
-      out.push_back({i.begin_us, i.end_us, state});
+      if (i.tid != out.back().tid) out.back().tid = 0;
+    } else {
+      out.push_back({i.begin_us, i.end_us, state, i.tid});
+    }
   }
   return out;
 }
@@ -191,7 +197,7 @@ std::vector<Interval> running_over_waiting(const std::vector<Interval>& running,
   for (Interval w : waiting) {
     for (const Interval& r : running) {
       if (r.end_us <= w.begin_us || r.begin_us >= w.end_us) continue;
-      if (r.begin_us > w.begin_us) out.push_back({w.begin_us, r.begin_us, SliceState::waiting});
+      if (r.begin_us > w.begin_us) out.push_back({w.begin_us, r.begin_us, SliceState::waiting, 0});
       w.begin_us = std::max(w.begin_us, r.end_us);
     }
     if (w.end_us > w.begin_us) out.push_back(w);

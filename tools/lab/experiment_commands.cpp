@@ -10,6 +10,7 @@
 #include "cli/duration_option.hpp"
 #include "experiment.hpp"
 #include "guide.hpp"
+#include "html_page.hpp"
 #include "lab_format.hpp"
 #include "redis_server.hpp"  // examples/07_cache
 #include "results_cache.hpp"
@@ -114,6 +115,7 @@ std::filesystem::path per_model_path(const std::filesystem::path& path, Model mo
 
 ExperimentCommands::ExperimentCommands(CLI::App& app) {
   app.add_flag("--quick", m_quick, "a shorter demonstration (waits and computations scaled down)");
+  app.add_option("--html", m_html, "also write the demonstration as one self-contained HTML page");
 
   m_compare = app.add_subcommand("compare", "run the same work under several models and compare them");
   Compare& c = m_compare_args;
@@ -130,6 +132,7 @@ ExperimentCommands::ExperimentCommands(CLI::App& app) {
   m_compare->add_flag("--timeline", c.timeline, "draw each model's timeline");
   m_compare->add_option("--trace", c.trace, "write the trace(s): FILE, or FILE-<model>.json for several models");
   m_compare->add_option("--svg", c.svg, "write the timeline(s) as SVG: FILE, or FILE-<model>.svg");
+  m_compare->add_option("--html", c.html, "write the table, every model's timeline and the verdict as one HTML page");
 
   m_guide = app.add_subcommand("guide", "when to use which model, with the figures measured on this machine");
 
@@ -187,7 +190,7 @@ int ExperimentCommands::run_compare() const {
     spec.units = static_cast<std::uint64_t>(c.queries);
     spec.wait_ms = 0;
   }
-  const bool traced = c.timeline || !c.trace.empty() || !c.svg.empty();
+  const bool traced = c.timeline || !c.trace.empty() || !c.svg.empty() || !c.html.empty();
   const std::filesystem::path dir = traced ? make_trace_dir() : std::filesystem::path{};
   const unsigned cores = machine_cores();
 
@@ -222,6 +225,14 @@ int ExperimentCommands::run_compare() const {
     print_experiment(e, c.timeline ? models : std::vector<Model>{});
   }
   save_result("compare." + c.work, to_json(e, cores));
+  if (!c.html.empty()) {
+    HtmlPage page("gearbox-lab compare: " + std::to_string(c.tasks) + " " + c.work + " task(s)");
+    add_experiment(page, std::to_string(c.tasks) + " " + c.work + " task(s) on " + std::to_string(cores) + " cores", e,
+                   cores);
+    add_guide(page, load_results(), cores);
+    page.write(c.html);
+    if (!c.json) std::printf("wrote %s\n", c.html.c_str());
+  }
   if (traced) std::filesystem::remove_all(dir);
   for (const auto& r : e.results)
     if (!r.error.empty()) return 1;
@@ -243,6 +254,12 @@ int ExperimentCommands::run_demo() const {
   const double units_per_second = calibrate_units_per_second();
   SlowService service;
   const std::filesystem::path dir = make_trace_dir();
+  HtmlPage page("gearbox-lab: the same work, sequentially, with threads, with async tasks and with processes");
+  page.paragraph("Measured on this machine (" + std::to_string(cores) + " cores)" +
+                     (m_quick ? ", scaled down (--quick)." : ".") +
+                     " Each part runs the same tasks under each model, in a process of its own, and shows wall "
+                     "time, CPU time, memory and a timeline of who ran when.",
+                 "lead");
 
   struct Step {
     const char* title;
@@ -279,13 +296,22 @@ int ExperimentCommands::run_demo() const {
     const WorkSpec spec = make_spec(step.work, step.tasks, step.wait_s, step.cost_s, units_per_second, service.port());
     const Experiment e = run_and_report_progress(spec, step.cost_s, step.models, dir);
     print_experiment(e, step.timelines);
+    if (!m_html.empty()) add_experiment(page, std::to_string(number) + ". " + title, e, cores);
     save_result(std::string(m_quick ? "demo.quick." : "demo.") + to_string(step.work), to_json(e, cores));
   }
   std::filesystem::remove_all(dir);
   const ShareSpec share{4, m_quick ? 100'000 : 1'000'000};
   std::printf("\n%d. Who shares memory, and where a switch can happen: x = x + 1 in every model\n", ++number);
   std::fflush(stdout);
-  std::printf("%s", render_share(run_share(share), share).c_str());
+  const std::vector<ShareRun> shared = run_share(share);
+  std::printf("%s", render_share(shared, share).c_str());
+  if (!m_html.empty()) {
+    add_share(page, shared, share);
+    add_guide(page, load_results(), cores);
+    page.write(m_html);
+    std::printf("\nWrote the page %s: the tables, every model's timeline, the verdicts and the guide.\n",
+                m_html.c_str());
+  }
   if (m_quick)
     std::printf("\nA quick run is saved as one: gearbox-lab guide shows its times, marked\n"
                 "quick, until a full run replaces them. The demonstration measures neither\n"

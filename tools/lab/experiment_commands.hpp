@@ -5,7 +5,8 @@
 //                                    a verdict (about 35 s; --quick: a few seconds)
 //   gearbox-lab compare --work io|cpu|mixed|sleep --tasks N --wait D --cost D
 //                       [--models seq,threads,async,procs,async+procs,async-cores] [--json]
-//                       [--timeline] [--trace FILE] [--svg FILE]
+//                       [--timeline] [--trace FILE] [--svg FILE] [--html FILE]
+//   gearbox-lab --html FILE          the demonstration, also as one HTML page (html_page.hpp)
 //   gearbox-lab guide                when to use which model, with this machine's figures
 //   gearbox-lab run-model ...        (internal) one model in this process, for compare
 //
@@ -42,6 +43,7 @@ private:
     bool timeline = false;
     std::filesystem::path trace;
     std::filesystem::path svg;
+    std::filesystem::path html;
   };
   struct RunModel {
     std::string work;
@@ -63,6 +65,7 @@ private:
   Compare m_compare_args;
   RunModel m_run_model_args;
   bool m_quick = false;
+  std::filesystem::path m_html;  // the demonstration's page, if asked for
 };
 
 }  // namespace gearbox::lab

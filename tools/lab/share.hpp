@@ -76,6 +76,12 @@ ShareRun run_share_case(ShareCase which, const ShareSpec& spec);
 // Every case, in the order of k_share_cases.
 std::vector<ShareRun> run_share(const ShareSpec& spec);
 
+// Parts of the report, for the lab's HTML page too: why a row came out as it did, its
+// "lost updates" cell ("2,954,854 74%", "none", "(own copies)"), and the lessons of all.
+std::string share_reason(const ShareRun& run);
+std::string share_lost_cell(const ShareRun& run);
+std::string share_lessons(const std::vector<ShareRun>& runs);
+
 // The table (final count, lost updates, time), a verdict for each row, and the lessons.
 std::string render_share(const std::vector<ShareRun>& runs, const ShareSpec& spec);
 nlohmann::json to_json(const std::vector<ShareRun>& runs, const ShareSpec& spec);

@@ -20,10 +20,8 @@ const char* label(ShareCase c) noexcept {
   return "?";
 }
 
-namespace {
-
 // Why the row came out as it did, for the row as measured.
-std::string reason(const ShareRun& run) {
+std::string share_reason(const ShareRun& run) {
   const bool lost = run.lost() > 0;
   switch (run.which) {
   case ShareCase::threads_read_then_write:
@@ -53,12 +51,14 @@ std::string reason(const ShareRun& run) {
   return "";
 }
 
-std::string lost_column(const ShareRun& run) {
+std::string share_lost_cell(const ShareRun& run) {
   if (run.which == ShareCase::processes_own_memory) return run.final_count == 0 ? "(own copies)" : "?";
   if (run.lost() <= 0) return "none";
   const double percent = 100.0 * static_cast<double>(run.lost()) / static_cast<double>(run.expected);
   return with_commas(run.lost()) + printf_string(" %2.0f%%", percent);
 }
+
+namespace {
 
 std::string milliseconds(double seconds) {
   const double ms = seconds * 1e3;
@@ -71,7 +71,9 @@ const ShareRun* find(const std::vector<ShareRun>& runs, ShareCase c) {
   return nullptr;
 }
 
-std::string lessons(const std::vector<ShareRun>& runs) {
+}  // namespace
+
+std::string share_lessons(const std::vector<ShareRun>& runs) {
   std::string text;
   const ShareRun* racy = find(runs, ShareCase::threads_read_then_write);
   const ShareRun* locked = find(runs, ShareCase::threads_mutex);
@@ -94,8 +96,6 @@ std::string lessons(const std::vector<ShareRun>& runs) {
   return text;
 }
 
-}  // namespace
-
 std::string render_share(const std::vector<ShareRun>& runs, const ShareSpec& spec) {
   const long expected = static_cast<long>(spec.units) * spec.increments;
   std::string out = "\n" + wrap(std::to_string(spec.units) + " units each add 1 to one counter " +
@@ -104,10 +104,10 @@ std::string render_share(const std::vector<ShareRun>& runs, const ShareSpec& spe
   out += "\n" + printf_string("  %-31s %13s %17s %10s\n", "who adds", "final count", "lost updates", "time");
   for (const ShareRun& run : runs)
     out += printf_string("  %-31s %13s %17s %10s\n", label(run.which), with_commas(run.final_count).c_str(),
-                         lost_column(run).c_str(), milliseconds(run.wall_s).c_str());
+                         share_lost_cell(run).c_str(), milliseconds(run.wall_s).c_str());
   out += "\n";
-  for (const ShareRun& run : runs) out += wrap(std::string(label(run.which)) + ": " + reason(run), 78, 2);
-  out += "\n" + wrap(lessons(runs), 78, 2);
+  for (const ShareRun& run : runs) out += wrap(std::string(label(run.which)) + ": " + share_reason(run), 78, 2);
+  out += "\n" + wrap(share_lessons(runs), 78, 2);
   return out;
 }
 

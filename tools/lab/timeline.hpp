@@ -50,13 +50,16 @@ struct Interval {
   double begin_us = 0;
   double end_us = 0;
   SliceState state = SliceState::running;
+  // Running: the thread (its tid in the trace) that ran it, or 0 when not known. Running
+  // intervals on two threads may touch (a task that moved between workers).
+  std::int64_t tid = 0;
 
   friend bool operator==(const Interval&, const Interval&) = default;
 };
 
 struct TimelineRow {
   std::string label;
-  // Sorted by begin, never overlapping; a running and a waiting interval may touch.
+  // Sorted by begin, never overlapping; neighbours may touch.
   std::vector<Interval> intervals;
   double first_us = 0;  // the row's first activity (its order in Timeline::rows)
 };

@@ -44,10 +44,14 @@ struct SvgOptions {
   std::string title = "gearbox timeline";
   std::size_t max_rows = 16;
   double width_px = 900;  // fits a GitHub README; clamped to [400, 4000]
+  // A <title> in each bar, which a browser shows on hover: the row, running or waiting,
+  // its start and length, and the thread(s) that ran it ("task 3: running 250 ms from
+  // 1.20 s, on thread 4242"). Off for README pictures (GitHub shows no titles).
+  bool slice_titles = false;
 };
 
 // A self-contained SVG document: labels, a <rect> per interval (neighbours closer than
-// half a pixel are drawn as one), a time axis, a legend and the title.
+// half a pixel are drawn as one, and titled as one), a time axis, a legend and the title.
 std::string render_svg(const Timeline& timeline, const SvgOptions& options = {});
 
 }  // namespace gearbox::lab

@@ -62,8 +62,8 @@ lab::Timeline made_up(std::size_t rows, const std::string& label, double begin, 
   const double third = (end - begin) / 3;
   for (std::size_t i = 0; i < rows; ++i)
     t.rows.push_back({label + std::to_string(i),
-                      {{begin, begin + third, lab::SliceState::running},
-                       {begin + third, end, lab::SliceState::waiting}},
+                      {{begin, begin + third, lab::SliceState::running, 0},
+                       {begin + third, end, lab::SliceState::waiting, 0}},
                       begin});
   return t;
 }
@@ -191,7 +191,7 @@ TEST(RenderSvg, a_row_of_a_million_slices_is_drawn_with_at_most_a_rect_per_pixel
   t.end_us = 2e6;
   t.rows.push_back({"busy", {}, 0});
   for (int i = 0; i < 1000000; ++i)
-    t.rows[0].intervals.push_back({2.0 * i, 2.0 * i + 1, lab::SliceState::running});
+    t.rows[0].intervals.push_back({2.0 * i, 2.0 * i + 1, lab::SliceState::running, 0});
   const std::string svg = lab::render_svg(t, {});
   EXPECT_GE(count(svg, "<rect class=\"run\""), 1u);
   EXPECT_LE(count(svg, "<rect class=\"run\""), 900u);

@@ -59,8 +59,9 @@ class RowParts {
 public:
   explicit RowParts(std::size_t rows) : m_first_event(rows, k_none) {}
 
-  void add(std::uint32_t row, Role role, Piece piece, std::uint32_t event) {
-    m_parts.push_back({piece, row, role});
+  // `tid`: for a run part, the thread that ran it (0: not known).
+  void add(std::uint32_t row, Role role, Piece piece, std::uint32_t event, std::int64_t tid = 0) {
+    m_parts.push_back({piece, row, role, tid});
     m_first_event[row] = std::min(m_first_event[row], event);
   }
 
@@ -97,13 +98,19 @@ private:
     Piece piece;
     std::uint32_t row;
     Role role;
+    std::int64_t tid;
   };
 
   std::vector<Interval> intervals(std::size_t begin, std::size_t end) const {
     Pieces run, wait, life;
+    std::vector<std::pair<std::int64_t, Pieces>> run_by_thread;  // few threads per row: a vector will do
     for (std::size_t i = begin; i < end; ++i) {
       const Part& part = m_parts[i];
       (part.role == Role::run ? run : part.role == Role::wait ? wait : life).push_back(part.piece);
+      if (part.role != Role::run) continue;
+      auto it = std::find_if(run_by_thread.begin(), run_by_thread.end(), [&](const auto& t) { return t.first == part.tid; });
+      if (it == run_by_thread.end()) it = run_by_thread.insert(run_by_thread.end(), {part.tid, {}});
+      it->second.push_back(part.piece);
     }
     run = unite(std::move(run));
     wait = unite(std::move(wait));
@@ -111,8 +118,11 @@ private:
     waiting.insert(waiting.end(), wait.begin(), wait.end());
     waiting = unite(std::move(waiting));
     std::vector<Interval> out;
-    for (const Piece& p : subtract(run, wait)) out.push_back({p.begin, p.end, SliceState::running});
-    for (const Piece& p : waiting) out.push_back({p.begin, p.end, SliceState::waiting});
+    // Running, thread by thread: a task runs on one thread at a time, so these do not
+    // overlap (a trace that says otherwise keeps each thread's own pieces).
+    for (auto& [tid, pieces] : run_by_thread)
+      for (const Piece& p : subtract(unite(std::move(pieces)), wait)) out.push_back({p.begin, p.end, SliceState::running, tid});
+    for (const Piece& p : waiting) out.push_back({p.begin, p.end, SliceState::waiting, 0});
     std::sort(out.begin(), out.end(), [](const Interval& a, const Interval& b) { return a.begin_us < b.begin_us; });
     return out;
   }
@@ -156,7 +166,7 @@ std::vector<TimelineRow> thread_rows(TraceEvents& trace) {
   for (std::uint32_t i = 0; i < trace.events.size(); ++i) {
     const TraceEvent& e = trace.events[i];
     if (e.kind == EventKind::task_begin || e.kind == EventKind::task_end) continue;
-    parts.add(e.thread, e.kind == EventKind::span_wait ? Role::wait : Role::run, piece_of(e), i);
+    parts.add(e.thread, e.kind == EventKind::span_wait ? Role::wait : Role::run, piece_of(e), i, trace.threads[e.thread].tid);
   }
   const std::vector<bool> workers = process_workers(trace);
   drop_events(trace);
@@ -212,7 +222,7 @@ private:
     std::vector<std::uint32_t> spawn_event(m_trace.tasks.size());
     for (std::uint32_t i = 0; i < m_trace.events.size(); ++i) {
       const TraceEvent& e = m_trace.events[i];
-      if (e.kind == EventKind::task_slice) m_parts.add(e.unit, Role::run, piece_of(e), i);
+      if (e.kind == EventKind::task_slice) m_parts.add(e.unit, Role::run, piece_of(e), i, m_trace.threads[e.thread].tid);
       if (e.kind == EventKind::task_begin && !(e.begin_us >= spawned[e.unit])) {
         spawned[e.unit] = e.begin_us;
         spawn_event[e.unit] = i;
@@ -266,7 +276,7 @@ private:
       while (!open.empty() && open.back().end_us <= e.begin_us) open.pop_back();
       covered.push_back(piece_of(e));
       if (e.kind == EventKind::span) {
-        m_parts.add(m_span_row[e.unit], Role::run, piece_of(e), *it);
+        m_parts.add(m_span_row[e.unit], Role::run, piece_of(e), *it, m_trace.threads[e.thread].tid);
         open.push_back({e.end_us, m_span_row[e.unit]});
         continue;
       }
@@ -275,7 +285,7 @@ private:
     }
     const std::uint32_t thread = m_trace.events[*first].thread;
     for (const Piece& p : subtract(unite(std::move(jobs)), unite(std::move(covered))))
-      m_parts.add(static_cast<std::uint32_t>(m_threads_from + thread), Role::run, p, first_job);
+      m_parts.add(static_cast<std::uint32_t>(m_threads_from + thread), Role::run, p, first_job, m_trace.threads[thread].tid);
   }
 
   TraceEvents& m_trace;
