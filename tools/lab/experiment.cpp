@@ -340,10 +340,16 @@ std::string verdict(const Experiment& e, unsigned cores) {
                   seq->wall_s / std::max(round_trips, 1.0) * 1e6, seq->cpu_s(), seq->wall_s);
     out += text;
     if (const ModelResult* threads = e.find(Model::threads)) {
-      std::snprintf(text, sizeof text,
-                    " Threads overlapped them (%.1fx), as the seeds say they do for a local database; async tasks on"
-                    " one thread did %.1fx.",
-                    e.speedup(*threads), e.speedup(*async));
+      if (e.speedup(*threads) > 1.2)
+        std::snprintf(text, sizeof text,
+                      " Threads overlapped them (%.1fx), as the seeds say they do for a local database; async tasks"
+                      " on one thread did %.1fx.",
+                      e.speedup(*threads), e.speedup(*async));
+      else
+        std::snprintf(text, sizeof text,
+                      " Too few to overlap: starting the threads cost what they saved (%.1fx), and async tasks did"
+                      " %.1fx. Give each task more --queries.",
+                      e.speedup(*threads), e.speedup(*async));
       out += text;
     }
   } else if (waits(e.spec.work) && !computes(e.spec.work) && async && seq) {
