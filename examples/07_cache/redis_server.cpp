@@ -53,6 +53,8 @@ bool answers_ping(const std::string& host, int port) {
 }  // namespace
 
 std::string RedisServer::program() {
+  if (const char* chosen = std::getenv("GEARBOX_REDIS_SERVER"); chosen != nullptr)
+    return ::access(chosen, X_OK) == 0 ? std::string(chosen) : std::string();
   for (const char* path : {"/usr/bin/redis-server", "/usr/local/bin/redis-server"})
     if (::access(path, X_OK) == 0) return path;
   return {};

@@ -21,7 +21,9 @@ namespace cache {
 
 class RedisServer {
 public:
-  // The path of redis-server, or "" when it is not installed.
+  // The path of redis-server, or "" when it is not installed: $GEARBOX_REDIS_SERVER when
+  // set (a path to use instead; one that is not an executable counts as not installed),
+  // else Debian's /usr/bin/redis-server or /usr/local/bin/redis-server.
   static std::string program();
 
   // RedisError when redis-server is not installed (naming how to install it), or exits or

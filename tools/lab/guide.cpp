@@ -91,22 +91,17 @@ std::string scale(const nlohmann::json& results) {
 }  // namespace
 
 std::string render_guide(const nlohmann::json& results, unsigned cores) {
-  std::string out =
-      "When to use which model\n"
-      "\n"
-      "  The work                          Use\n"
-      "  waits: network, timers, pipes     async tasks on a Loop\n"
-      "      a waiting task costs a few hundred bytes, not a thread and its stack\n"
-      "  waits in a blocking library       to_thread, or a ThreadPool\n"
-      "      the call blocks a thread of the pool, not the loop\n"
-      "  computes                          a ThreadPool, one thread per core\n"
-      "      only more cores make computing faster; async adds none\n"
-      "  computes, and may crash or leak   a ProcessPool\n"
-      "      a crash fails one task, not the program\n"
-      "  waits, then computes              async, with the computing offloaded\n"
-      "      waits overlap on the loop while the pool's cores compute\n"
-      "\n";
-  out += "Measured on this machine (" + std::to_string(cores) + " cores) by earlier lab runs\n\n";
+  std::string out = "When to use which model\n\n  The work                          Use\n";
+  for (const GuideRow& row : k_guide_rows) {
+    char text[160];
+    std::snprintf(text, sizeof text, "  %-33s %s\n      %s\n", row.work, row.use, row.why);
+    out += text;
+  }
+  return out + "\n" + render_guide_figures(results, cores);
+}
+
+std::string render_guide_figures(const nlohmann::json& results, unsigned cores) {
+  std::string out = "Measured on this machine (" + std::to_string(cores) + " cores) by earlier lab runs\n\n";
   add_experiment(out, results, "io", "I/O-bound");
   add_experiment(out, results, "cpu", "CPU-bound");
   add_experiment(out, results, "mixed", "Mixed");

@@ -165,7 +165,10 @@ void add_share(HtmlPage& page, const std::vector<ShareRun>& runs, const ShareSpe
 
 void add_guide(HtmlPage& page, const nlohmann::json& results, unsigned cores) {
   page.section("When to use which model, with this machine's figures");
-  page.preformatted(render_guide(results, cores));
+  HtmlTable table{{"the work", "use", "why"}, {}, 3};
+  for (const GuideRow& row : k_guide_rows) table.rows.push_back({row.work, row.use, row.why});
+  page.table(table);
+  page.preformatted(render_guide_figures(results, cores));
 }
 
 std::string describe_machine() {

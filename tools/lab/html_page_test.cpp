@@ -86,13 +86,15 @@ std::string sample_page(const fs::path& trace) {
 TEST(HtmlPage, holds_every_table_timeline_and_verdict_and_the_machine_and_escapes_text) {
   const Scratch dir;
   const std::string html = sample_page(write_trace(dir.path()));
-  EXPECT_EQ(count(html, "<table>"), 2u);                    // the experiment's and share's
+  EXPECT_EQ(count(html, "<table>"), 3u);                    // the experiment's, share's, the guide's
   EXPECT_EQ(count(html, "<svg "), 2u);                      // sequential's and async's; threads failed
   EXPECT_EQ(count(html, "<p class=\"verdict\">Verdict: "), 1u);
   EXPECT_NE(html.find("<title>gearbox-lab &amp; friends</title>"), std::string::npos);
   EXPECT_NE(html.find("failed: &lt;script&gt;alert(1)&lt;/script&gt; went wrong"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_NE(html.find("When to use which model"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"text\">computes, and may crash or leak</td>"), std::string::npos);
+  EXPECT_NE(html.find("Where C++ differs from Python"), std::string::npos);
   EXPECT_NE(html.find("<footer id=\"machine\">Measured on "), std::string::npos);
   // Nothing is fetched at view time: no link, image, script or style sheet from elsewhere.
   EXPECT_EQ(html.find("src="), std::string::npos);
@@ -165,8 +167,9 @@ TEST(HtmlPage, a_real_browser_renders_every_table_and_timeline) {
   std::ofstream(page) << sample_page(write_trace(dir.path()));
 
   const std::string dom = run_chromium(dir.path(), "--dump-dom", page);
-  EXPECT_EQ(count(dom, "<table>"), 2u) << dom.substr(0, 2000);
-  EXPECT_EQ(count(dom, "<tbody>\n<tr><td"), 2u);  // each table has rows
+  EXPECT_EQ(count(dom, "<table>"), 3u) << dom.substr(0, 2000);
+  EXPECT_EQ(count(dom, "<tbody>\n<tr><td"), 3u);  // each table has rows
+  EXPECT_NE(dom.find("<td class=\"text\">a ProcessPool</td>"), std::string::npos);
   EXPECT_EQ(count(dom, "<svg "), 2u);
   EXPECT_GE(count(dom, "<rect class=\"run\""), 6u);  // 3 running bars in each timeline
   EXPECT_GE(count(dom, "<rect class=\"wait\""), 2u);
