@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <string>
 #include <tuple>
@@ -142,10 +144,19 @@ TEST(SharedBuffer, a_sealed_buffer_is_read_only_and_its_memfd_carries_every_seal
   EXPECT_EQ(buffer.bytes()[10], std::byte{42});
   EXPECT_THROW((void)buffer.writable(), std::logic_error);
   const int seals = ::fcntl(buffer.fd(), F_GET_SEALS);
-  EXPECT_EQ(seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
-            F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+  EXPECT_NE(seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE), 0);
+  EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
   EXPECT_EQ(::write(buffer.fd(), "x", 1), -1);
   EXPECT_EQ(::ftruncate(buffer.fd(), 0), -1);
+  // No new writable mapping, and the buffer's own mapping is read-only ("r--s" in maps).
+  EXPECT_EQ(::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, buffer.fd(), 0), MAP_FAILED);
+  std::ifstream maps("/proc/self/maps");
+  char start[32];
+  std::snprintf(start, sizeof start, "%lx-", reinterpret_cast<unsigned long>(buffer.bytes().data()));
+  std::string permissions;
+  for (std::string line; std::getline(maps, line);)
+    if (line.rfind(start, 0) == 0) permissions = line.substr(line.find(' ') + 1, 4);
+  EXPECT_EQ(permissions, "r--s");
 }
 
 TEST(SharedBuffer, an_unsealed_memfd_is_refused_on_arrival) {

@@ -9,8 +9,11 @@
 //
 // It is an anonymous memory file (memfd_create): no name in /dev/shm, so nothing is left
 // behind when a process crashes; the kernel frees it when the last descriptor and
-// mapping go. seal() makes it immutable for good (F_SEAL_WRITE, SHRINK, GROW, SEAL), so
-// a worker can map it read-only and trust that nobody changes it underneath. It is
+// mapping go. seal() makes it immutable for good, so a worker can map it read-only and
+// trust that nobody changes it underneath: the memfd refuses write(), new writable
+// mappings and resizing (F_SEAL_FUTURE_WRITE, SHRINK, GROW, SEAL), and the creator's own
+// mapping becomes read-only (mprotect) rather than being unmapped and mapped again, which
+// for hundreds of MiB cost more than copying them. It is
 // passed by descriptor (SCM_RIGHTS) when it is an argument or a result of a call; the
 // receiving side maps it read-only. A worker may return a buffer it created and sealed.
 //
