@@ -63,16 +63,24 @@ std::string RedisServer::program() {
 RedisServer::RedisServer() {
   if (program().empty())
     throw RedisError("redis-server is not installed: run scripts/setup, or apt install redis-server");
-  std::string scratch_template = (std::filesystem::temp_directory_path() / "gearbox-cache-XXXXXX").string();
-  if (::mkdtemp(scratch_template.data()) == nullptr)
+  // mkdtemp replaces the Xs with a unique name.
+  std::string scratch = (std::filesystem::temp_directory_path() / "gearbox-cache-XXXXXX").string();
+  if (::mkdtemp(scratch.data()) == nullptr)
     throw RedisError("cannot make a scratch directory: " + std::string(std::strerror(errno)));
-  m_scratch = scratch_template;
-  for (int attempt = 0; attempt < 3; ++attempt)
-    if (start_on_a_free_port()) return;
-  const std::string log = log_tail();
+  m_scratch = scratch;
+  std::string failure;
+  try {
+    for (int attempt = 0; attempt < 3; ++attempt)
+      if (start_on_a_free_port()) return;
+    failure = "redis-server did not start; its log ends:\n" + log_tail();
+  } catch (const std::exception& e) {  // no free port, or posix_spawn failed
+    failure = e.what();
+  }
+  // The destructor will not run: end the server and remove the scratch directory here.
   kill();
-  std::filesystem::remove_all(m_scratch);
-  throw RedisError("redis-server did not start; its log ends:\n" + log);
+  std::error_code ignored;
+  std::filesystem::remove_all(m_scratch, ignored);
+  throw RedisError(failure);
 }
 
 RedisServer::~RedisServer() {

@@ -8,6 +8,8 @@
 // (a lost wake-up) into a failure instead of a stuck run.
 #pragma once
 
+#include "support/temp_dir.hpp"  // TempDir, for the tests that include this header
+
 #include <stdlib.h>
 
 #include <cerrno>
@@ -53,28 +55,5 @@ T run_with_deadline(gearbox::Task<T> task) {
   DeadlineLoop loop;
   return loop.run(std::move(task));
 }
-
-// A fresh directory under $TMPDIR (or /tmp), removed with its contents at destruction.
-class TempDir {
-public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/gearbox-test-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    m_path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(m_path, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const noexcept { return m_path; }
-  std::filesystem::path operator/(const std::string& name) const { return m_path / name; }
-
-private:
-  std::filesystem::path m_path;
-};
 
 }  // namespace gearbox_test

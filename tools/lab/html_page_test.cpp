@@ -14,6 +14,8 @@
 #include <regex>
 #include <sstream>
 
+#include "support/temp_dir.hpp"
+
 namespace lab = gearbox::lab;
 namespace fs = std::filesystem;
 
@@ -24,21 +26,6 @@ std::size_t count(const std::string& text, const std::string& part) {
   for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++n;
   return n;
 }
-
-// A scratch directory of the test's own, removed afterwards.
-class Scratch {
-public:
-  Scratch() {
-    std::string path = (fs::temp_directory_path() / "gearbox-html-XXXXXX").string();
-    if (::mkdtemp(path.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    m_path = path;
-  }
-  ~Scratch() { fs::remove_all(m_path); }
-  const fs::path& path() const { return m_path; }
-
-private:
-  fs::path m_path;
-};
 
 // Two tasks on a loop of two workers (tids 11 and 12): task 1 runs, waits, then runs on
 // the other worker; task 2 runs once.
@@ -84,7 +71,7 @@ std::string sample_page(const fs::path& trace) {
 }  // namespace
 
 TEST(HtmlPage, holds_every_table_timeline_and_verdict_and_the_machine_and_escapes_text) {
-  const Scratch dir;
+  const gearbox_test::TempDir dir;
   const std::string html = sample_page(write_trace(dir.path()));
   EXPECT_EQ(count(html, "<table>"), 3u);                    // the experiment's, share's, the guide's
   EXPECT_EQ(count(html, "<svg "), 2u);                      // sequential's and async's; threads failed
@@ -103,7 +90,7 @@ TEST(HtmlPage, holds_every_table_timeline_and_verdict_and_the_machine_and_escape
 }
 
 TEST(HtmlPage, a_bar_names_its_task_state_start_length_and_the_threads_that_ran_it) {
-  const Scratch dir;
+  const gearbox_test::TempDir dir;
   const std::string html = sample_page(write_trace(dir.path()));
   EXPECT_TRUE(std::regex_search(html, std::regex("<title>task 1: running 300 µs from 0 µs, on thread 11</title>")))
       << html;
@@ -162,7 +149,7 @@ long pixels_of(const fs::path& png, std::uint32_t rgb) {
 
 TEST(HtmlPage, a_real_browser_renders_every_table_and_timeline) {
   ASSERT_FALSE(chromium().empty()) << "chromium is not installed: run scripts/setup";
-  const Scratch dir;
+  const gearbox_test::TempDir dir;
   const fs::path page = dir.path() / "page.html";
   std::ofstream(page) << sample_page(write_trace(dir.path()));
 
