@@ -82,8 +82,13 @@ std::optional<std::string> unfit(Model model, Work work) {
 
 bool waits(Work work) noexcept { return work != Work::cpu; }
 
+bool computes(Work work) noexcept { return work == Work::cpu || work == Work::mixed; }
+
 std::string db_key(int n) { return "gearbox-lab:" + std::to_string(n); }
 std::string db_value(int n) { return "value of key " + std::to_string(n); }
+int db_key_of_query(int task, std::uint64_t query) {
+  return static_cast<int>((static_cast<std::uint64_t>(task) * 31 + query) % k_db_keys);
+}
 
 void preload_db_keys(std::uint16_t port) {
   cache::BlockingClient redis("127.0.0.1", port);
@@ -91,7 +96,6 @@ void preload_db_keys(std::uint16_t port) {
   for (int n = 0; n < k_db_keys; ++n) commands.push_back({"SET", db_key(n), db_value(n)});
   for (const cache::Reply& reply : redis.pipeline(commands)) cache::check_set(reply, "(preload)");
 }
-bool computes(Work work) noexcept { return work == Work::cpu || work == Work::mixed; }
 
 std::size_t pool_size(const WorkSpec& spec) noexcept {
   const std::size_t tasks = static_cast<std::size_t>(std::max(spec.tasks, 1));
@@ -151,7 +155,7 @@ std::uint64_t lab_task_blocking(int work, int index, int port, int wait_ms, std:
     cache::BlockingClient redis("127.0.0.1", port);
     std::uint64_t found = 0;
     for (std::uint64_t q = 0; q < units; ++q) {
-      const int key = static_cast<int>((static_cast<std::uint64_t>(index) * 31 + q) % gearbox::lab::k_db_keys);
+      const int key = gearbox::lab::db_key_of_query(index, q);
       found += redis.get(gearbox::lab::db_key(key)) == gearbox::lab::db_value(key);
     }
     return found;
@@ -201,7 +205,7 @@ Task<std::uint64_t> db_task_async(std::uint16_t port, int index, std::uint64_t q
   cache::AsyncClient redis = co_await cache::AsyncClient::connect("127.0.0.1", port);
   std::uint64_t found = 0;
   for (std::uint64_t q = 0; q < queries; ++q) {
-    const int key = static_cast<int>((static_cast<std::uint64_t>(index) * 31 + q) % k_db_keys);
+    const int key = db_key_of_query(index, q);
     found += co_await redis.get(db_key(key)) == db_value(key);
   }
   co_return found;

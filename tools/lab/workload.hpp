@@ -66,6 +66,8 @@ bool computes(Work work) noexcept;  // cpu, mixed
 inline constexpr int k_db_keys = 100;
 std::string db_key(int n);
 std::string db_value(int n);
+// The key the `query`th GET of task `task` reads (every task walks all of them).
+int db_key_of_query(int task, std::uint64_t query);
 // Writes every key db work reads into the redis-server on 127.0.0.1:`port` (one pipelined
 // round trip); cache::RedisError if it cannot.
 void preload_db_keys(std::uint16_t port);
