@@ -4,7 +4,8 @@
 //   int n = loop.run(main_task());        // like asyncio.run: result or exception
 //
 // Tasks switch only at co_await (cooperative): a task that computes for a second holds
-// the loop for that second. The loop waits for I/O with epoll (edge-triggered) and for
+// the loop for that second. The loop waits for I/O with epoll (edge-triggered), or with
+// io_uring (files by completion; see io_backend.hpp), and for
 // time with a hierarchical timing wheel (1 ms resolution: a timer never fires early, and
 // fires within a millisecond of its deadline when the loop is not busy).
 //
@@ -35,6 +36,7 @@
 #include <gearbox/detail/task_core.hpp>
 #include <gearbox/detail/timer_node.hpp>
 #include <gearbox/engine_stats.hpp>
+#include <gearbox/io_backend.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/task.hpp>
 
@@ -43,6 +45,7 @@ namespace gearbox {
 namespace detail {
 struct LoopAccess;
 class RuntimeCore;
+class Ring;
 }
 
 // How a spawned task starts.
@@ -67,6 +70,10 @@ struct LoopOptions {
   // Called on the loop's thread with the exception of a task that failed and that nobody
   // will observe (detached, or its handle dropped). Default: print it to stderr.
   std::function<void(std::exception_ptr)> on_unhandled_exception = {};
+  // How the loop does I/O (see io_backend.hpp): automatic, epoll or io_uring; and, with
+  // io_uring, how stream sockets wait.
+  IoBackend io_backend = IoBackend::automatic;
+  SocketIo socket_io = SocketIo::automatic;
 };
 
 class Loop {
@@ -105,6 +112,10 @@ public:
   // A unit is a spawned task (run()'s task included): queued until it first runs, then
   // running (suspended at a co_await included) until it ends. Loop thread only.
   EngineStats stats() const noexcept;
+  // The I/O back end in use: epoll or io_uring (never automatic). Any thread.
+  IoBackend io_backend() const noexcept;
+  // How stream sockets wait: completion only with io_uring (never automatic). Any thread.
+  SocketIo socket_io() const noexcept;
 
 private:
   friend class detail::TaskCore;
@@ -190,6 +201,10 @@ struct LoopAccess {
   // connections spread over the workers' reactors as over nginx's worker processes, and
   // each connection's task runs where its readiness lands. Thread-safe.
   static Loop& home_for_new_descriptor(Loop& loop) noexcept;
+  // The loop's io_uring ring (io_uring back end), or null (epoll). The loop's thread only.
+  static Ring* ring(Loop& loop) noexcept;
+  // The ring stream sockets submit to (SocketIo::completion), or null. The loop's thread.
+  static Ring* socket_ring(Loop& loop) noexcept;
   // Hands a failure nobody will observe to LoopOptions::on_unhandled_exception.
   static void report_unhandled(Loop& loop, std::exception_ptr error) noexcept { loop.report_unhandled(std::move(error)); }
 

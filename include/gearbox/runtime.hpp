@@ -63,6 +63,7 @@
 
 #include <gearbox/detail/task_core.hpp>
 #include <gearbox/engine_stats.hpp>
+#include <gearbox/io_backend.hpp>
 #include <gearbox/join_handle.hpp>
 #include <gearbox/loop.hpp>
 #include <gearbox/task.hpp>
@@ -84,6 +85,9 @@ struct RuntimeOptions {
   // while all are parked: a slice shorter than the threshold is never reported, one
   // longer than 1.5x it always is. Zero: no reports.
   std::chrono::milliseconds blocking_threshold{10};
+  // Each worker's I/O back end (see io_backend.hpp): with io_uring, a ring per worker.
+  IoBackend io_backend = IoBackend::automatic;
+  SocketIo socket_io = SocketIo::automatic;
 };
 
 // Scheduler counters, for tests, benchmarks and the lab (each exact when read).
@@ -120,6 +124,9 @@ public:
   JoinHandle<T> spawn(Task<T> task);
 
   unsigned threads() const noexcept;
+  // The workers' I/O back end: epoll or io_uring (never automatic).
+  IoBackend io_backend() const noexcept;
+  SocketIo socket_io() const noexcept;
   // Tasks spawned on this runtime that have not ended.
   std::size_t live_tasks() const noexcept;
   // What the runtime has done so far, in the shape every engine reports (engine_stats.hpp).

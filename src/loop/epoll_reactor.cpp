@@ -45,6 +45,8 @@ public:
     if (::epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr) == 0) m_watched.fetch_sub(1, std::memory_order_relaxed);
   }
   std::size_t watched() const noexcept override { return m_watched.load(std::memory_order_relaxed); }
+  int descriptor() const noexcept override { return m_epoll; }
+  IoBackend backend() const noexcept override { return IoBackend::epoll; }
 
   int poll(int timeout_ms) override {
     const int n = ::epoll_wait(m_epoll, m_events.data(), static_cast<int>(m_events.size()), timeout_ms);
@@ -71,7 +73,7 @@ private:
   // Memory ordering: relaxed; a count the loop reads as a hint (may it block?), and remove()
   // may run on another thread (a Runtime's FdWatch closed on another worker).
   std::atomic<std::size_t> m_watched{0};
-  std::array<epoll_event, 256> m_events{};
+  std::array<epoll_event, k_max_reports> m_events{};
 };
 
 }  // namespace

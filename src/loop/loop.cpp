@@ -53,9 +53,10 @@ void default_unhandled(std::exception_ptr error) {
 struct Loop::Impl : detail::IoWatcher {
   explicit Impl(Loop& loop, LoopOptions&& options)
       : IoWatcher(&Impl::on_wake), m_loop(loop), m_options(std::move(options)),
-        m_reactor(detail::make_epoll_reactor()), m_wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+        m_reactor(detail::make_reactor(m_options.io_backend, m_options.socket_io)), m_wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (m_wake_fd < 0) throw IoError(errno, "eventfd");
     m_reactor->add(m_wake_fd, this, detail::io_events::readable);
+    if (m_reactor->socket_completion()) m_socket_ring = m_reactor->ring();
   }
   ~Impl() {
     m_reactor->remove(m_wake_fd);
@@ -110,6 +111,7 @@ struct Loop::Impl : detail::IoWatcher {
   Loop& m_loop;
   LoopOptions m_options;
   std::unique_ptr<detail::Reactor> m_reactor;
+  detail::Ring* m_socket_ring = nullptr;  // the reactor's ring, when sockets complete there
   // The IoWatchers registered through Loop::watch. Under the mutex: on a Runtime another
   // worker may register a descriptor with this loop's reactor (FdWatch's home).
   std::mutex m_watchers_mutex;
@@ -266,6 +268,13 @@ Loop& detail::LoopAccess::home_for_new_descriptor(Loop& loop) noexcept {
 
 void Loop::unregister(int fd) noexcept { m_impl->m_reactor->remove(fd); }
 
+detail::Ring* detail::LoopAccess::ring(Loop& loop) noexcept { return loop.m_impl->m_reactor->ring(); }
+
+detail::Ring* detail::LoopAccess::socket_ring(Loop& loop) noexcept { return loop.m_impl->m_socket_ring; }
+
+IoBackend Loop::io_backend() const noexcept { return m_impl->m_reactor->backend(); }
+SocketIo Loop::socket_io() const noexcept { return m_impl->m_socket_ring ? SocketIo::completion : SocketIo::readiness; }
+
 void Loop::report_unhandled(std::exception_ptr error) noexcept {
   try {
     if (m_impl->m_options.on_unhandled_exception)
@@ -377,7 +386,9 @@ void Loop::run_turn(const detail::TaskCore* target) {
     // Memory ordering: relaxed is enough for a hint; the mutex in on_wake orders the posted
     // work itself. A post we miss here is seen next turn.
     const bool posted = impl.m_wake_pending.load(std::memory_order_relaxed);
-    if (posted || ++impl.m_busy_turns >= Impl::k_busy_poll_interval) {
+    // Operations prepared for io_uring are submitted at once, not k_busy_poll_interval
+    // turns later (the poll that submits them costs one system call).
+    if (posted || impl.m_reactor->has_unsubmitted() || ++impl.m_busy_turns >= Impl::k_busy_poll_interval) {
       impl.m_busy_turns = 0;
       ready_io = impl.m_reactor->poll(0);
     }

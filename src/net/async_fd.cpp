@@ -19,55 +19,81 @@
 #include <gearbox/loop.hpp>
 #include <gearbox/time.hpp>
 
+#include "net/accept_policy.hpp"
+#include "net/async_fd_use.hpp"
+#include "net/piece_cursor.hpp"
+
 namespace gearbox::detail {
 
 namespace {
 
-// accept() could not get a descriptor or memory: the connection waits in the backlog.
-bool out_of_resources(int error) {
-  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
-}
-
-// accept() failed for this one connection (it was reset while queued...): try the next.
-bool transient_accept_error(int error) {
-  return error == EINTR || error == ECONNABORTED || error == EPROTO || error == EPERM || error == ENETDOWN ||
-         error == ENOPROTOOPT || error == EHOSTDOWN || error == ENONET || error == EHOSTUNREACH ||
-         error == EOPNOTSUPP || error == ENETUNREACH;
-}
-
-constexpr auto k_first_backoff = std::chrono::milliseconds{1};
-constexpr auto k_max_backoff = std::chrono::milliseconds{256};
-
-// What a write of `size` bytes that returned `n` (errno set when negative) means: bytes
+// What a write of `size` bytes that returned `n` (`error` when negative) means: bytes
 // written, or nullopt to wait for the next writable edge (EAGAIN) or retry (EINTR).
-std::optional<std::size_t> write_outcome(FdWatch& w, std::uint32_t tick, ssize_t n, std::size_t size) {
+std::optional<std::size_t> write_outcome(FdWatch& w, std::uint32_t tick, ssize_t n, int error, std::size_t size) {
   if (n >= 0) {
     // A short write filled the kernel's buffer: the next one waits for room.
     if (static_cast<std::size_t>(n) < size) w.clear_writable(tick);
     return static_cast<std::size_t>(n);
   }
-  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+  if (error == EAGAIN || error == EWOULDBLOCK) {
     w.clear_writable(tick);
-  } else if (errno != EINTR) {
-    throw IoError(errno, "write");
+  } else if (error != EINTR) {
+    throw IoError(error, "write");
   }
   return std::nullopt;
 }
 
 }  // namespace
 
+template <class Call>
+AsyncFd::SysResult AsyncFd::use_fd(const char* operation, Call call) {
+  Use use{*this, operation};
+  const ssize_t value = call(use.fd());
+  return {value, value < 0 ? errno : 0};
+}
+
+void AsyncFd::close_when_idle(int fd) noexcept {
+  // No use counted after the descriptor was taken (release(), seq_cst): any that comes
+  // later reads -1 and never touches it.
+  if ((m_uses.load(std::memory_order_seq_cst) & k_fd_use_mask) == 0) {
+    ::close(fd);
+    return;
+  }
+  // Some are in flight with this descriptor (a system call on another worker, or ring
+  // operations): the last one closes it, so its number is not reused under them. Ring
+  // operations may wait long: the socket is shut down (a receive then completes with 0,
+  // a send with EPIPE) and they are cancelled (an accept on a Unix listener ends neither way).
+  if (m_ring_busy[0].load(std::memory_order_seq_cst) || m_ring_busy[1].load(std::memory_order_seq_cst)) {
+    ::shutdown(fd, SHUT_RDWR);
+    cancel_ring_operations(fd);
+  }
+  m_deferred_close = fd;
+  // Memory ordering: seq_cst (release enough for m_deferred_close, which the closer reads
+  // after its own RMW sees k_fd_closing).
+  const std::uint32_t before = m_uses.fetch_or(k_fd_closing, std::memory_order_seq_cst);
+  if ((before & k_fd_use_mask) == 0) finish_deferred_close();  // they all ended meanwhile
+}
+
+void AsyncFd::finish_deferred_close() noexcept {
+  // Whoever takes k_fd_closing away closes: the last use, or close() itself.
+  std::uint32_t expected = k_fd_closing;
+  if (m_uses.compare_exchange_strong(expected, 0, std::memory_order_seq_cst)) ::close(m_deferred_close);
+}
+
 AsyncFd::AsyncFd() noexcept = default;
 AsyncFd::AsyncFd(int fd) noexcept : m_fd(fd) {}
 
+// Moves happen with no operation in flight (the contract), so the completion state is not
+// carried over: it is all zero.
 AsyncFd::AsyncFd(AsyncFd&& other) noexcept
-    : m_fd(std::exchange(other.m_fd, -1)), m_is_socket(other.m_is_socket),
+    : m_fd(other.m_fd.exchange(-1, std::memory_order_relaxed)), m_is_socket(other.m_is_socket),
       m_watch(other.m_watch.exchange(nullptr, std::memory_order_acq_rel)) {}
 
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
   if (this != &other) {
     close();
     drop_watch();
-    m_fd = std::exchange(other.m_fd, -1);
+    m_fd.store(other.m_fd.exchange(-1, std::memory_order_relaxed), std::memory_order_relaxed);
     m_is_socket = other.m_is_socket;
     m_watch.store(other.m_watch.exchange(nullptr, std::memory_order_acq_rel), std::memory_order_release);
   }
@@ -80,14 +106,15 @@ AsyncFd::~AsyncFd() {
 }
 
 void AsyncFd::close() noexcept {
-  if (m_fd < 0) return;
-  ::close(release());
+  if (fd() < 0) return;
+  close_when_idle(release());
 }
 
 int AsyncFd::release() noexcept {
   // The descriptor is marked closed before the waiters are woken: on a Runtime they may
-  // run at once, and must find it closed (EBADF), not wait again.
-  const int fd = std::exchange(m_fd, -1);
+  // run at once, and must find it closed (EBADF), not wait again. Memory ordering: seq_cst,
+  // before close_when_idle reads the count of completion operations (RingScope).
+  const int fd = m_fd.exchange(-1, std::memory_order_seq_cst);
   if (FdWatch* watch = m_watch.load(std::memory_order_acquire)) {
     watch->unregister();     // before the descriptor is closed (or reused)
     watch->wake_waiters();   // they resume later and throw EBADF
@@ -102,7 +129,7 @@ void AsyncFd::drop_watch() noexcept {
 }
 
 void AsyncFd::check_open(const char* operation) const {
-  if (m_fd < 0) throw IoError(EBADF, operation);
+  if (fd() < 0) throw IoError(EBADF, operation);
 }
 
 namespace {
@@ -129,29 +156,31 @@ FdWatch& AsyncFd::watch(const char* operation) {
   std::lock_guard guard{m_attach_lock};
   FdWatch* current = m_watch.load(std::memory_order_acquire);
   if (FdWatch* ready = usable_watch(current, loop, operation)) return *ready;  // attached meanwhile
-  auto* fresh = new FdWatch(LoopAccess::home_for_new_descriptor(loop), m_fd, /*assume_ready=*/true);
+  const Use use{*this, operation};  // registered while open (another worker may close it)
+  auto* fresh = new FdWatch(LoopAccess::home_for_new_descriptor(loop), use.fd(), /*assume_ready=*/true);
   m_watch.store(fresh, std::memory_order_release);
   if (current) FdWatch::retire(current);  // detached: its loop is gone (a single-thread Loop)
   return *fresh;
 }
 
 Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
+  if (socket_ring()) co_return co_await ring_read(data, size);
   for (;;) {
     FdWatch& w = watch("read");
     co_await w.readable();
     check_open("read");
     const std::uint32_t tick = w.read_tick();
-    const ssize_t n = ::read(m_fd, data, size);
+    const auto [n, error] = use_fd("read", [&](int fd) { return ::read(fd, data, size); });
     if (n >= 0) {
       // A short read emptied the kernel's buffer: wait for the next edge before trying again.
       // Not after a hang-up: the end of stream that follows the data sends no further edge.
       if (n > 0 && static_cast<std::size_t>(n) < size && !w.hung_up()) w.clear_readable(tick);
       co_return static_cast<std::size_t>(n);
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (error == EAGAIN || error == EWOULDBLOCK) {
       w.clear_readable(tick);
-    } else if (errno != EINTR) {
-      throw IoError(errno, "read");
+    } else if (error != EINTR) {
+      throw IoError(error, "read");
     }
   }
 }
@@ -160,25 +189,26 @@ Task<std::size_t> AsyncFd::read(void* data, std::size_t size) {
 // ready after all (EAGAIN: readiness cleared; EINTR); throws IoError on other errors.
 std::optional<std::size_t> AsyncFd::try_writev(FdWatch& w, const iovec* pieces, int count, std::size_t size) {
   const std::uint32_t tick = w.write_tick();
-  ssize_t n;
-  if (m_is_socket) {
+  const auto [n, error] = use_fd("write", [&](int fd) {
+    if (!m_is_socket) return ::writev(fd, pieces, count);
     msghdr message{};
     message.msg_iov = const_cast<iovec*>(pieces);
     message.msg_iovlen = static_cast<std::size_t>(count);
-    n = ::sendmsg(m_fd, &message, MSG_NOSIGNAL);
-  } else {
-    n = ::writev(m_fd, pieces, count);
-  }
-  return write_outcome(w, tick, n, size);
+    return ::sendmsg(fd, &message, MSG_NOSIGNAL);
+  });
+  return write_outcome(w, tick, n, error, size);
 }
 
 std::optional<std::size_t> AsyncFd::try_write(FdWatch& w, const void* data, std::size_t size) {
   const std::uint32_t tick = w.write_tick();
-  const ssize_t n = m_is_socket ? ::send(m_fd, data, size, MSG_NOSIGNAL) : ::write(m_fd, data, size);
-  return write_outcome(w, tick, n, size);
+  const auto [n, error] = use_fd("write", [&](int fd) {
+    return m_is_socket ? ::send(fd, data, size, MSG_NOSIGNAL) : ::write(fd, data, size);
+  });
+  return write_outcome(w, tick, n, error, size);
 }
 
 Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
+  if (socket_ring()) co_return co_await ring_write_some(data, size);
   for (;;) {
     FdWatch& w = watch("write");
     co_await w.writable();
@@ -190,6 +220,14 @@ Task<std::size_t> AsyncFd::write_some(const void* data, std::size_t size) {
 // The loop of write_some, inline: one coroutine frame per write_all, not one per piece.
 Task<void> AsyncFd::write_all(const void* data, std::size_t size) {
   const auto* bytes = static_cast<const std::byte*>(data);
+  if (socket_ring()) {
+    while (size > 0) {
+      const std::size_t n = co_await ring_write_some(bytes, size);
+      bytes += n;
+      size -= n;
+    }
+    co_return;
+  }
   while (size > 0) {
     FdWatch& w = watch("write");
     co_await w.writable();
@@ -202,41 +240,17 @@ Task<void> AsyncFd::write_all(const void* data, std::size_t size) {
 }
 
 Task<void> AsyncFd::write_all_vectored(std::span<const std::string_view> pieces) {
-  // A window of at most IOV_MAX iovecs over what is left: pieces[next..], the first of
-  // them from `offset` on. Empty pieces are skipped, so a window is never all empty.
-  std::vector<iovec> window;
-  window.reserve(std::min<std::size_t>(pieces.size(), IOV_MAX));
-  std::size_t next = 0;
-  std::size_t offset = 0;
-  for (;;) {
-    while (next < pieces.size() && offset == pieces[next].size()) {
-      ++next;
-      offset = 0;
-    }
-    if (next == pieces.size()) co_return;
+  if (socket_ring()) {
+    co_await ring_write_all_vectored(pieces);
+    co_return;
+  }
+  PieceCursor cursor{pieces};
+  while (!cursor.done()) {
     FdWatch& w = watch("write");
     co_await w.writable();
     check_open("write");
-    window.clear();
-    std::size_t size = 0;
-    for (std::size_t i = next; i < pieces.size() && window.size() < IOV_MAX; ++i) {
-      const std::size_t skip = i == next ? offset : 0;
-      if (pieces[i].size() == skip) continue;
-      window.push_back({const_cast<char*>(pieces[i].data() + skip), pieces[i].size() - skip});
-      size += pieces[i].size() - skip;
-    }
-    const auto n = try_writev(w, window.data(), static_cast<int>(window.size()), size);
-    if (!n) continue;
-    // Advance past the bytes written.
-    for (std::size_t left = *n; left > 0;) {
-      const std::size_t take = std::min(left, pieces[next].size() - offset);
-      left -= take;
-      offset += take;
-      if (offset == pieces[next].size()) {
-        ++next;
-        offset = 0;
-      }
-    }
+    const std::size_t size = cursor.fill();
+    if (const auto n = try_writev(w, cursor.window(), cursor.window_size(), size)) cursor.advance(*n);
   }
 }
 
@@ -250,6 +264,7 @@ Task<void> AsyncFd::wait_readable(std::uint32_t since) {
 }
 
 Task<int> AsyncFd::accept(sockaddr_storage* peer, socklen_t* peer_size, std::uint64_t* backoffs) {
+  if (socket_ring()) co_return co_await ring_accept(peer, peer_size, backoffs);
   auto backoff = std::chrono::milliseconds{0};
   for (;;) {
     FdWatch& w = watch("accept");
@@ -257,12 +272,13 @@ Task<int> AsyncFd::accept(sockaddr_storage* peer, socklen_t* peer_size, std::uin
     check_open("accept");
     const std::uint32_t tick = w.read_tick();
     socklen_t size = sizeof(sockaddr_storage);
-    const int fd = ::accept4(m_fd, reinterpret_cast<sockaddr*>(peer), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const auto [fd, error] = use_fd("accept", [&](int listener) {
+      return ::accept4(listener, reinterpret_cast<sockaddr*>(peer), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    });
     if (fd >= 0) {
       if (peer_size) *peer_size = size;
-      co_return fd;
+      co_return static_cast<int>(fd);
     }
-    const int error = errno;
     if (error == EAGAIN || error == EWOULDBLOCK) {
       w.clear_readable(tick);
       backoff = std::chrono::milliseconds{0};
@@ -280,8 +296,13 @@ Task<int> AsyncFd::accept(sockaddr_storage* peer, socklen_t* peer_size, std::uin
 
 Task<void> AsyncFd::connect(const sockaddr* address, socklen_t size) {
   check_open("connect");
-  if (::connect(m_fd, address, size) == 0) co_return;
-  if (errno != EINPROGRESS && errno != EINTR) throw IoError(errno, "connect");
+  if (socket_ring()) {
+    co_await ring_connect(address, size);
+    co_return;
+  }
+  const auto [started, start_error] = use_fd("connect", [&](int fd) { return ::connect(fd, address, size); });
+  if (started == 0) co_return;
+  if (start_error != EINPROGRESS && start_error != EINTR) throw IoError(start_error, "connect");
   FdWatch& w = watch("connect");
   for (;;) {
     // The tick before the check, as for every operation here: the handshake's writable
@@ -290,15 +311,18 @@ Task<void> AsyncFd::connect(const sockaddr* address, socklen_t size) {
     // descriptor is registered: a tick read after it (the first design cleared with a fresh
     // tick before its first wait) threw the edge away, and the connect waited forever.
     const std::uint32_t tick = w.write_tick();
-    check_open("connect");
-    int error = 0;
-    socklen_t length = sizeof error;
-    if (::getsockopt(m_fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) throw IoError(errno, "connect");
-    if (error != 0) throw IoError(error, "connect");
-    sockaddr_storage peer{};
-    socklen_t peer_size = sizeof peer;
-    if (::getpeername(m_fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0) break;
-    if (errno != ENOTCONN) throw IoError(errno, "connect");
+    int pending = 0;
+    const auto [checked, check_error] = use_fd("connect", [&](int fd) -> ssize_t {
+      socklen_t length = sizeof pending;
+      if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &length) != 0) return -1;
+      if (pending != 0) return 0;
+      sockaddr_storage peer{};
+      socklen_t peer_size = sizeof peer;
+      return ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0 ? 1 : -1;
+    });
+    if (checked < 0 && check_error != ENOTCONN) throw IoError(check_error, "connect");
+    if (pending != 0) throw IoError(pending, "connect");
+    if (checked == 1) break;
     w.clear_writable(tick);  // still in progress: wait for the next edge
     co_await w.writable();
   }
@@ -311,16 +335,17 @@ Task<std::size_t> AsyncFd::receive_from(void* data, std::size_t size, sockaddr_s
     check_open("receive");
     const std::uint32_t tick = w.read_tick();
     socklen_t length = sizeof(sockaddr_storage);
-    const ssize_t n =
-        ::recvfrom(m_fd, data, size, MSG_TRUNC, from ? reinterpret_cast<sockaddr*>(from) : nullptr, from ? &length : nullptr);
+    const auto [n, error] = use_fd("receive", [&](int fd) {
+      return ::recvfrom(fd, data, size, MSG_TRUNC, from ? reinterpret_cast<sockaddr*>(from) : nullptr, from ? &length : nullptr);
+    });
     if (n >= 0) {
       if (from_size) *from_size = from ? length : 0;
       co_return static_cast<std::size_t>(n);
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (error == EAGAIN || error == EWOULDBLOCK) {
       w.clear_readable(tick);
-    } else if (errno != EINTR) {
-      throw IoError(errno, "receive");
+    } else if (error != EINTR) {
+      throw IoError(error, "receive");
     }
   }
 }
@@ -332,12 +357,14 @@ Task<std::size_t> AsyncFd::send_to(const void* data, std::size_t size, const soc
     co_await w.writable();
     check_open("send");
     const std::uint32_t tick = w.write_tick();
-    const ssize_t n = ::sendto(m_fd, data, size, MSG_NOSIGNAL, address, address ? address_size : 0);
+    const auto [n, error] = use_fd("send", [&](int fd) {
+      return ::sendto(fd, data, size, MSG_NOSIGNAL, address, address ? address_size : 0);
+    });
     if (n >= 0) co_return static_cast<std::size_t>(n);
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (error == EAGAIN || error == EWOULDBLOCK) {
       w.clear_writable(tick);
-    } else if (errno != EINTR) {
-      throw IoError(errno, "send");
+    } else if (error != EINTR) {
+      throw IoError(error, "send");
     }
   }
 }

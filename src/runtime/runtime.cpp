@@ -93,6 +93,8 @@ RuntimeCore::RuntimeCore(RuntimeOptions options) : m_options(std::move(options))
   for (unsigned i = 0; i < threads; ++i) {
     LoopOptions loop_options;
     loop_options.on_unhandled_exception = m_options.on_unhandled_exception;
+    loop_options.io_backend = m_options.io_backend;  // a ring per worker, with io_uring
+    loop_options.socket_io = m_options.socket_io;
     m_workers.push_back(std::make_unique<Worker>(*this, i, std::move(loop_options)));
     LoopAccess::attach(m_workers.back()->loop, this, i);
   }
@@ -640,6 +642,9 @@ Loop& Runtime::spawn_loop() noexcept {
   if (Loop* loop = m_core->current_worker_loop()) return *loop;
   return m_core->worker_loop(0);  // the task's first run sets its real worker
 }
+
+IoBackend Runtime::io_backend() const noexcept { return m_core->worker_loop(0).io_backend(); }
+SocketIo Runtime::socket_io() const noexcept { return m_core->worker_loop(0).socket_io(); }
 
 void Runtime::check_can_run() const {
   if (m_core->current_worker_loop())

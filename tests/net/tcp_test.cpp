@@ -26,6 +26,7 @@
 
 #include <gearbox/combinators.hpp>
 #include <gearbox/error.hpp>
+#include <gearbox/io_backend.hpp>
 #include <gearbox/loop.hpp>
 #include <gearbox/net/resolve.hpp>
 #include <gearbox/spawn.hpp>
@@ -374,6 +375,8 @@ TEST(TcpStream, a_socket_that_is_always_ready_does_not_starve_other_tasks) {
 }
 
 TEST(TcpStream, readiness_that_turns_out_to_be_eagain_waits_for_the_next_edge_without_spinning) {
+  if (gb::default_socket_io() == gb::SocketIo::completion && gb::default_io_backend() == gb::IoBackend::io_uring)
+    GTEST_SKIP() << "sockets complete on the ring here: there are no readiness edges to test";
   run_on_test_loop([]() -> gb::Task<void> {
     auto listener = listen_on_loopback();
     auto client = co_await net::TcpStream::connect(listener.local_address());

@@ -37,6 +37,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/descriptors.hpp"
 #include "net_test_support.hpp"
 #include "os/os_test_support.hpp"
 #include "support/test_loop.hpp"
@@ -68,13 +69,7 @@ void make_stale_socket_file(const fs::path& path) {
   ASSERT_TRUE(fs::is_socket(path));
 }
 
-// Descriptors open in this process now (the directory's own descriptor included, the same
-// way each time).
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
-  return n;
-}
+using gearbox_test::open_descriptors;
 
 // Accepts one connection and echoes it until the client's end of stream.
 gb::Task<void> echo_once(net::UnixListener& listener) {

@@ -38,21 +38,28 @@ namespace gearbox_test {
 // outlive the loop it is registered with.
 class DeadlineLoop {
 public:
+  DeadlineLoop() = default;
+  explicit DeadlineLoop(gearbox::IoBackend backend) : m_loop{options(backend)} {}
+
   template <class T>
   T run(gearbox::Task<T> task) {
     return m_loop.run(gearbox::timeout(k_hang_guard, std::move(task)));
   }
 
 private:
-  gearbox::Loop m_loop{{.on_unhandled_exception = [](std::exception_ptr e) {
-    ADD_FAILURE() << "unhandled: " << describe(e);
-  }}};
+  static gearbox::LoopOptions options(gearbox::IoBackend backend) {
+    return {.clock = nullptr,
+            .auto_advance = false,
+            .on_unhandled_exception = [](std::exception_ptr e) { ADD_FAILURE() << "unhandled: " << describe(e); },
+            .io_backend = backend};
+  }
+  gearbox::Loop m_loop{options(gearbox::IoBackend::automatic)};
 };
 
-// Runs `task` on a DeadlineLoop of its own.
+// Runs `task` on a DeadlineLoop of its own (with the given I/O back end).
 template <class T>
-T run_with_deadline(gearbox::Task<T> task) {
-  DeadlineLoop loop;
+T run_with_deadline(gearbox::Task<T> task, gearbox::IoBackend backend = gearbox::IoBackend::automatic) {
+  DeadlineLoop loop{backend};
   return loop.run(std::move(task));
 }
 

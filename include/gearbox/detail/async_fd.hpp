@@ -16,6 +16,13 @@
 // counted against the task's resume budget, so a socket that is always ready cannot starve
 // the loop. Every operation is a cancellation point (Cancelled).
 //
+// Completion (a loop with SocketIo::completion, see io_backend.hpp): a stream socket's
+// read is a receive submitted to the ring of the loop the task runs on, which completes
+// with the data; a write, accept or connect that cannot finish at once is submitted the
+// same way. No FdWatch is made for those operations. close() while some are in flight
+// shuts the socket down, which completes them, and the descriptor is closed when the
+// last one has ended (so its number cannot be reused under them).
+//
 // Errors: IoError with errno and the operation's name ("read", "connect", ...). After
 // close(), a task still waiting is resumed and gets IoError(EBADF).
 //
@@ -47,6 +54,7 @@ class Loop;
 namespace gearbox::detail {
 
 class FdWatch;
+class Ring;
 
 class AsyncFd {
 public:
@@ -57,11 +65,12 @@ public:
   AsyncFd& operator=(AsyncFd&& other) noexcept;
   ~AsyncFd();
 
-  int fd() const noexcept { return m_fd; }
-  bool is_open() const noexcept { return m_fd >= 0; }
+  int fd() const noexcept { return m_fd.load(std::memory_order_relaxed); }
+  bool is_open() const noexcept { return fd() >= 0; }
   // Wakes any waiting task (it gets IoError(EBADF)), unregisters and closes. Idempotent.
   void close() noexcept;
-  // Gives the descriptor up without closing it (unregistered first). Returns it.
+  // Gives the descriptor up without closing it (unregistered first). Returns it. Not while
+  // another task uses it (close() instead).
   int release() noexcept;
 
   // Bytes read into [data, data + size): 0 means end of stream (or size == 0).
@@ -102,6 +111,31 @@ public:
   void set_socket(bool is_socket) noexcept { m_is_socket = is_socket; }
 
 private:
+  class Use;        // a system call or ring operation on the descriptor (src/net/async_fd_use.hpp)
+  class RingScope;  // a completion operation (src/net/async_fd_ring.cpp)
+  // A system call's result, and errno when it failed (read before the use ended: the
+  // closing a use may do could change errno).
+  struct SysResult {
+    ssize_t value;
+    int error;
+  };
+  // Runs call(fd) as a Use of the descriptor. Throws IoError(EBADF) when it is closed.
+  template <class Call>
+  SysResult use_fd(const char* operation, Call call);
+  // The ring this stream socket's operations complete on, here and now, or null.
+  Ring* socket_ring() const noexcept;
+  Task<std::size_t> ring_read(void* data, std::size_t size);
+  Task<void> ring_connect(const sockaddr* address, socklen_t size);
+  Task<std::size_t> ring_write_some(const void* data, std::size_t size);
+  Task<void> ring_write_all_vectored(std::span<const std::string_view> pieces);
+  Task<int> ring_accept(sockaddr_storage* peer, socklen_t* peer_size, std::uint64_t* backoffs);
+  // Closes `fd` now, or leaves it to the last use in flight (shutting the socket down and
+  // cancelling the ring operations first, so that they end).
+  void close_when_idle(int fd) noexcept;
+  void finish_deferred_close() noexcept;
+  // Cancels the completion operations on `fd` on the rings that have them.
+  void cancel_ring_operations(int fd) noexcept;
+
   FdWatch& watch(const char* operation);
   std::optional<std::size_t> try_write(FdWatch& w, const void* data, std::size_t size);
   std::optional<std::size_t> try_writev(FdWatch& w, const iovec* pieces, int count, std::size_t size);
@@ -110,8 +144,19 @@ private:
   // Drops the watch (retires it), after close() has unregistered it.
   void drop_watch() noexcept;
 
-  int m_fd = -1;
+  // Memory ordering: seq_cst where a Use and close() meet (async_fd_use.hpp); relaxed
+  // elsewhere (is_open(), check_open()), where a waiter woken by close() is ordered after
+  // it by the FdWatch's lock or the wake-up.
+  std::atomic<int> m_fd{-1};
   bool m_is_socket = false;
+  // Uses in flight (low bits), and k_fd_closing once close() left the descriptor to the
+  // last of them (async_fd_use.hpp). Written by the uses' tasks and close(), on any worker.
+  std::atomic<std::uint32_t> m_uses{0};
+  int m_deferred_close = -1;  // written before k_fd_closing is set, read after it is seen
+  std::atomic<bool> m_ring_busy[2] = {false, false};  // a task is reading / writing
+  // The loop whose ring has the reading / writing task's operation, or null; seq_cst, read
+  // by close() to cancel them there.
+  std::atomic<Loop*> m_ring_loop[2] = {nullptr, nullptr};
   // Made at the first operation, registered with the reactor LoopAccess::home_for_new_
   // descriptor picks. Memory ordering: acquire/release (read without the lock by every
   // operation); written under m_attach_lock, so that two tasks attaching it at once from
