@@ -43,7 +43,15 @@ struct Benchmark {
   // they run when --threads is above 1 (the others run at 1 only).
   std::vector<std::string> threaded_server_peers = {};
   std::function<nlohmann::json(const BenchArgs&, const PeerSpec&)> drive_server = {};
+  // gearbox's own server in other configurations (I/O back ends), run like peers by
+  // drive_server and reported as peers named "gearbox/...": variants_of_server(spec) below.
+  std::function<PeerSpec(const BenchArgs&)> gearbox_server = {};
 };
+
+// gearbox's server `spec` under each I/O back end that is not the default (io_backend.hpp):
+// "gearbox/epoll" (GEARBOX_IO_BACKEND=epoll) and, where the kernel has it,
+// "gearbox/completion" (GEARBOX_SOCKET_IO=completion), each started through env(1).
+std::vector<PeerSpec> variants_of_server(const PeerSpec& spec);
 
 std::vector<Benchmark> async_benchmarks();
 // The multi-thread runtime (gb::Runtime): Tokio's scheduler benchmarks.
@@ -59,5 +67,7 @@ std::vector<Benchmark> crawl_benchmarks();
 // figures) as gearbox's own BenchRun.
 BenchRun run_from_server_report(const nlohmann::json& report);
 std::vector<Benchmark> process_benchmarks();
+// Files on the loop: the blocking pool (epoll back end) vs io_uring, and cp.
+std::vector<Benchmark> file_benchmarks();
 
 }  // namespace gearbox::bench

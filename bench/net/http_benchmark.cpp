@@ -121,6 +121,12 @@ WrkResult run_wrk(int port, long seconds, int connections, int threads) {
   return result;
 }
 
+PeerSpec api_server(const BenchArgs& args) {
+  return {"gearbox",
+          {(executable_dir() / "gearbox-api").string(), "--port", "0", "--workers", "1", "--quiet", "--port-json", "--threads",
+           std::to_string(args.threads)}};
+}
+
 nlohmann::json drive_http_server(const PeerSpec& server, long seconds, int connections, int threads) {
   using namespace std::chrono_literals;
   nlohmann::json report = {{"ok", false}};
@@ -167,10 +173,7 @@ std::vector<Benchmark> http_benchmarks() {
       .run =
           [](const BenchArgs& args) {
             const int connections = args.connections > 0 ? args.connections : k_default_connections;
-            return run_from_server_report(drive_http_server(
-                {"gearbox", {(executable_dir() / "gearbox-api").string(), "--port", "0", "--workers", "1", "--quiet",
-                             "--port-json", "--threads", std::to_string(args.threads)}},
-                args.n, connections, args.threads));
+            return run_from_server_report(drive_http_server(api_server(args), args.n, connections, args.threads));
           },
       .peer_args = {},
       .peer_name = "http",
@@ -182,6 +185,7 @@ std::vector<Benchmark> http_benchmarks() {
             return drive_http_server(server, args.n, args.connections > 0 ? args.connections : k_default_connections,
                                      args.threads);
           },
+      .gearbox_server = api_server,
   });
   return list;
 }

@@ -6,13 +6,18 @@
 // gearbox's server (bin/gearbox-echo-server: a Loop at T = 1, a Runtime of T workers
 // above) and each peer server (bin/peer-asio-tcp_echo_server: T io_contexts, one per
 // thread; bin/peer-go-tcp_echo_server: a goroutine per connection at GOMAXPROCS = T;
-// bin/peer-uv-tcp_echo_server: one loop, so at T = 1 only), one after another in the same
-// run. Nothing is pinned: on a machine with T cores or fewer the load generator's thread
-// competes with the server's for the same cores, alike for every server. Reported per server:
+// bin/peer-uv-tcp_echo_server: one loop, so at T = 1 only; bin/peer-uring-tcp_echo_server:
+// one io_uring used directly through liburing, at T = 1 only, what io_uring itself gives for
+// sockets), one after another in the same run. Nothing is pinned: on a machine with T cores
+// or fewer the load generator's thread competes with the server's for the same cores, alike
+// for every server. Reported per server:
 // requests/s, p50/p99 round trip, the server's CPU time per request and its peak RSS.
 // Server and load generator share the machine's cores, so requests/s is bounded by both;
 // the server's CPU per request is the figure that is the server's alone.
 #include <filesystem>
+#include <vector>
+
+#include <gearbox/io_backend.hpp>
 #include <string>
 
 #include "echo_load.hpp"
@@ -25,6 +30,10 @@ namespace gearbox::bench {
 namespace {
 
 constexpr int k_default_connections = 100;
+
+PeerSpec echo_server(const BenchArgs& args) {
+  return {"gearbox", {(executable_dir() / "gearbox-echo-server").string(), "--threads", std::to_string(args.threads)}};
+}
 
 // Starts `server`, drives it with the echo load, stops it: the figures as a peer report.
 nlohmann::json drive_echo_server(const PeerSpec& server, long requests, int connections, int threads) {
@@ -55,6 +64,18 @@ nlohmann::json drive_echo_server(const PeerSpec& server, long requests, int conn
 
 }  // namespace
 
+std::vector<PeerSpec> variants_of_server(const PeerSpec& spec) {
+  auto with_env = [&](std::string name, std::string assignment) {
+    PeerSpec variant{std::move(name), {"/usr/bin/env", std::move(assignment)}};
+    variant.argv.insert(variant.argv.end(), spec.argv.begin(), spec.argv.end());
+    return variant;
+  };
+  std::vector<PeerSpec> variants{with_env("gearbox/epoll", "GEARBOX_IO_BACKEND=epoll")};
+  if (io_uring_support().socket_completion)
+    variants.push_back(with_env("gearbox/completion", "GEARBOX_SOCKET_IO=completion"));
+  return variants;
+}
+
 BenchRun run_from_server_report(const nlohmann::json& report) {
   BenchRun run;
   run.ms = report.value("ms", 0.0);
@@ -78,20 +99,19 @@ std::vector<Benchmark> net_benchmarks() {
       .run =
           [](const BenchArgs& args) {
             const int connections = args.connections > 0 ? args.connections : k_default_connections;
-            const PeerSpec server{"gearbox",
-                                  {(executable_dir() / "gearbox-echo-server").string(), "--threads", std::to_string(args.threads)}};
-            return run_from_server_report(drive_echo_server(server, args.n, connections, args.threads));
+            return run_from_server_report(drive_echo_server(echo_server(args), args.n, connections, args.threads));
           },
       .peer_args = {},
       .peer_name = {},
       .default_threads = 1,
-      .server_peers = {"asio", "uv", "go"},
+      .server_peers = {"asio", "uv", "uring", "go"},
       .threaded_server_peers = {"asio", "go"},
       .drive_server =
           [](const BenchArgs& args, const PeerSpec& server) {
             return drive_echo_server(server, args.n, args.connections > 0 ? args.connections : k_default_connections,
                                      args.threads);
           },
+      .gearbox_server = echo_server,
   });
   return list;
 }

@@ -1,5 +1,5 @@
 // Tests of the tcp_echo servers: gearbox's own (bin/gearbox-echo-server, on a Loop and on
-// a Runtime of 2 workers) and the peers bin/peer-{asio,uv,go}-tcp_echo_server
+// a Runtime of 2 workers) and the peers bin/peer-{asio,uv,uring,go}-tcp_echo_server
 // (bench/peers/*; Asio and Go at 1 and 2 threads): the server-peer protocol (a port line,
 // clean exit on SIGTERM and on end of file on stdin, exit 2 on a bad command line) and
 // faithful echoing under load, with large messages, after a client that vanishes, and
@@ -244,7 +244,7 @@ TEST_P(EchoPeer, a_bad_command_line_exits_with_code_2) {
 
 INSTANTIATE_TEST_SUITE_P(Peers, EchoPeer,
                          testing::Values(Server{"gearbox", 0}, Server{"gearbox", 2}, Server{"asio", 0}, Server{"asio", 2},
-                                         Server{"uv", 0}, Server{"go", 1}, Server{"go", 2}),
+                                         Server{"uv", 0}, Server{"uring", 0}, Server{"go", 1}, Server{"go", 2}),
                          [](const testing::TestParamInfo<Server>& info) {
                            return info.param.name + (info.param.threads > 0 ? "_threads_" + std::to_string(info.param.threads) : "");
                          });
