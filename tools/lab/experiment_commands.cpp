@@ -241,6 +241,7 @@ int ExperimentCommands::run_compare() const {
 
 int ExperimentCommands::run_guide() const {
   std::printf("%s", render_guide(load_results(), machine_cores()).c_str());
+  std::printf("%s", render_io_backend(default_io_backend(), io_uring_support()).c_str());
   return 0;
 }
 

@@ -338,3 +338,21 @@ TEST(Guide, names_what_is_not_measured_yet_and_quotes_what_is) {
     EXPECT_LE(end - start, 80u) << guide.substr(start, end - start);
   }
 }
+
+TEST(Guide, says_which_io_back_end_the_loops_use_and_why_io_uring_is_not_used) {
+  const std::string ring = lab::render_io_backend(gearbox::IoBackend::io_uring, {true, "", true});
+  EXPECT_NE(ring.find("io_uring. Files"), std::string::npos) << ring;
+  const std::string refused =
+      lab::render_io_backend(gearbox::IoBackend::epoll, {false, "io_uring_setup failed: EPERM (Operation not permitted)", false});
+  EXPECT_NE(refused.find("epoll"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("unavailable:"), std::string::npos) << refused;  // (the lines wrap anywhere)
+  EXPECT_NE(refused.find("EPERM"), std::string::npos) << refused;
+  const std::string forced = lab::render_io_backend(gearbox::IoBackend::epoll, {true, "", true});
+  EXPECT_NE(forced.find("GEARBOX_IO_BACKEND chose epoll"), std::string::npos) << forced;
+  for (const std::string& text : {ring, refused, forced})
+    for (std::size_t start = 0, end; start < text.size(); start = end + 1) {
+      end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      EXPECT_LE(end - start, 80u) << text.substr(start, end - start);
+    }
+}

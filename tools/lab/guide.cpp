@@ -127,4 +127,16 @@ std::string render_guide_figures(const nlohmann::json& results, unsigned cores) 
   return out;
 }
 
+std::string render_io_backend(IoBackend chosen, const IoUringSupport& support) {
+  std::string text = "I/O back end here: ";
+  if (chosen == IoBackend::io_uring)
+    text += "io_uring. Files are read and written by the loop's ring, with no thread per operation; "
+            "sockets wait for readiness (epoll, watched through the ring).";
+  else
+    text += "epoll. Sockets wait for readiness; files run on the blocking pool, a thread per operation in flight.";
+  if (!support.available) text += " io_uring is unavailable: " + support.why_not + ".";
+  else if (chosen != IoBackend::io_uring) text += " (io_uring is available; GEARBOX_IO_BACKEND chose epoll.)";
+  return "\n" + wrap(text, 78, 2);
+}
+
 }  // namespace gearbox::lab

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <gearbox/io_backend.hpp>
+
 namespace gearbox::lab {
 
 // One row of the decision table: the kind of work, the model to use, and why.
@@ -31,5 +33,9 @@ inline constexpr GuideRow k_guide_rows[] = {
 std::string render_guide(const nlohmann::json& results, unsigned cores);
 // The rest of the guide: this machine's figures and where C++ differs from Python.
 std::string render_guide_figures(const nlohmann::json& results, unsigned cores);
+
+// How this machine's loops do I/O: the back end `automatic` picks (io_backend.hpp) and,
+// when io_uring is refused, why (wrapped to 80 columns). Pure.
+std::string render_io_backend(IoBackend chosen, const IoUringSupport& support);
 
 }  // namespace gearbox::lab

@@ -24,6 +24,6 @@ gb::Task<int> serve() {
 
 gb::Task<void> files(gb::os::ProcessOptions options) {
   gb::os::Output out = co_await gb::os::run(options);      // subprocess.run, via pidfd
-  std::string text = co_await gb::os::read_file("in.txt"); // off the loop's thread
+  std::string text = co_await gb::os::read_file("in.txt"); // io_uring: no thread waits
 }
 // README sample end
