@@ -1,5 +1,7 @@
 #include "loop/ring.hpp"
 
+#include "loop/provided_buffers.hpp"
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,7 +55,25 @@ void Ring::submit_and_wait(int timeout_ms) {
   if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN && rc != -EBUSY) throw IoError(-rc, "io_uring_enter");
 }
 
-Ring::~Ring() { io_uring_queue_exit(&m_ring); }
+Ring::~Ring() {
+  m_residents.for_each([](ListNode* node) {
+    auto* resident = static_cast<RingResident*>(node);
+    resident->m_on_ring_exit(resident);  // it unlinks itself
+  });
+  io_uring_queue_exit(&m_ring);  // ends every operation: the buffers are the program's again
+  m_buffers.reset();
+}
+
+ProvidedBuffers* Ring::provided_buffers() noexcept {
+  if (!m_buffers && !m_buffers_refused) {
+    try {
+      m_buffers = std::make_unique<ProvidedBuffers>(m_ring);
+    } catch (const std::exception&) {
+      m_buffers_refused = true;  // EINVAL before Linux 5.19; ENOMEM: no memory for the pool
+    }
+  }
+  return m_buffers.get();
+}
 
 io_uring_sqe* Ring::next_entry() {
   io_uring_sqe* sqe = io_uring_get_sqe(&m_ring);

@@ -14,7 +14,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <thread>
+
+#include <gearbox/detail/intrusive_list.hpp>
 
 namespace gearbox::detail {
 
@@ -25,6 +28,16 @@ struct RingOp {
   explicit RingOp(Fn on_complete) noexcept : m_on_complete(on_complete) {}
   Fn m_on_complete;
 };
+
+// An operation that lives across awaits (a socket's multishot receive, RecvStream): the
+// ring lists it and tells it once when the ring goes, after which no completion comes.
+struct RingResident : ListNode {
+  using Fn = void (*)(RingResident*) noexcept;
+  explicit RingResident(Fn on_ring_exit) noexcept : m_on_ring_exit(on_ring_exit) {}
+  Fn m_on_ring_exit;
+};
+
+class ProvidedBuffers;
 
 struct RingCounters {
   std::uint64_t submitted = 0;    // operations prepared (cancel requests not counted)
@@ -78,6 +91,12 @@ public:
     return !m_single_issuer || m_disabled || m_issuer == std::this_thread::get_id();
   }
 
+  // The pool of receive buffers multishot receives pick from, made at the first call; null
+  // where the kernel has no provided buffer rings (before 5.19), and then ever after.
+  ProvidedBuffers* provided_buffers() noexcept;
+  // Lists `resident` until it unlinks itself (ListNode::unlink) or the ring goes.
+  void adopt(RingResident* resident) noexcept { m_residents.push_back(resident); }
+
   bool has_unsubmitted() const noexcept { return io_uring_sq_ready(&m_ring) > 0; }
   bool has_completions() const noexcept { return io_uring_cq_ready(&m_ring) > 0; }
   // Operations submitted or prepared whose last completion has not come yet.
@@ -98,6 +117,9 @@ private:
   std::thread::id m_issuer;  // set when enabled
   std::size_t m_in_flight = 0;
   RingCounters m_counters;
+  List m_residents;
+  std::unique_ptr<ProvidedBuffers> m_buffers;  // freed after the ring's exit (~Ring)
+  bool m_buffers_refused = false;
 };
 
 }  // namespace gearbox::detail

@@ -22,6 +22,7 @@
 #include "net/accept_policy.hpp"
 #include "net/async_fd_use.hpp"
 #include "net/piece_cursor.hpp"
+#include "net/recv_stream.hpp"
 
 namespace gearbox::detail {
 
@@ -87,7 +88,8 @@ AsyncFd::AsyncFd(int fd) noexcept : m_fd(fd) {}
 // carried over: it is all zero.
 AsyncFd::AsyncFd(AsyncFd&& other) noexcept
     : m_fd(other.m_fd.exchange(-1, std::memory_order_relaxed)), m_is_socket(other.m_is_socket),
-      m_watch(other.m_watch.exchange(nullptr, std::memory_order_acq_rel)) {}
+      m_watch(other.m_watch.exchange(nullptr, std::memory_order_acq_rel)), m_recv(std::exchange(other.m_recv, nullptr)),
+      m_single_shot(other.m_single_shot) {}
 
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
   if (this != &other) {
@@ -96,6 +98,8 @@ AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
     m_fd.store(other.m_fd.exchange(-1, std::memory_order_relaxed), std::memory_order_relaxed);
     m_is_socket = other.m_is_socket;
     m_watch.store(other.m_watch.exchange(nullptr, std::memory_order_acq_rel), std::memory_order_release);
+    m_recv = std::exchange(other.m_recv, nullptr);
+    m_single_shot = other.m_single_shot;
   }
   return *this;
 }
@@ -115,6 +119,8 @@ int AsyncFd::release() noexcept {
   // run at once, and must find it closed (EBADF), not wait again. Memory ordering: seq_cst,
   // before close_when_idle reads the count of completion operations (RingScope).
   const int fd = m_fd.exchange(-1, std::memory_order_seq_cst);
+  // Before the descriptor is closed: the receive holds the socket open until it is cancelled.
+  if (m_recv) std::exchange(m_recv, nullptr)->detach();
   if (FdWatch* watch = m_watch.load(std::memory_order_acquire)) {
     watch->unregister();     // before the descriptor is closed (or reused)
     watch->wake_waiters();   // they resume later and throw EBADF

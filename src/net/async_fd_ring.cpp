@@ -22,6 +22,7 @@
 #include "net/accept_policy.hpp"
 #include "net/async_fd_use.hpp"
 #include "net/piece_cursor.hpp"
+#include "net/recv_stream.hpp"
 
 namespace gearbox::detail {
 namespace {
@@ -148,9 +149,45 @@ void AsyncFd::cancel_ring_operations(int fd) noexcept {
     if (Loop* where = loop.load(std::memory_order_seq_cst)) cancel_operations_on(*where, fd);
 }
 
+RecvStream* AsyncFd::multishot_stream(Ring& ring, int fd) {
+  Loop& loop = Loop::current_or_throw();
+  if (LoopAccess::runtime(loop)) return nullptr;
+  if (!m_recv) {
+    if (m_single_shot) return nullptr;
+    m_recv = RecvStream::make(loop, ring, fd);
+    m_single_shot = m_recv == nullptr;  // asked once: the socket's type and the kernel stay
+    return m_recv;
+  }
+  if (m_recv->loop() == &loop) return m_recv;
+  if (m_recv->loop()) throw std::logic_error("gearbox: read: the descriptor belongs to another loop");
+  // Its loop is gone (what it had received is kept): it moves to this one.
+  return m_recv->rebind(loop, ring) ? m_recv : nullptr;
+}
+
 Task<std::size_t> AsyncFd::ring_read(void* data, std::size_t size) {
   RingScope scope{*this, k_read, "read"};
   const unsigned length = static_cast<unsigned>(std::min(size, Ring::k_max_transfer));
+  // By multishot receive where it can: what was received is taken first, then the receive
+  // is armed (if it is not) and the read waits for what comes. Without buffers for it (the
+  // pool ran out), one plain receive below.
+  while (length > 0) {
+    if (m_recv) {
+      if (const std::size_t n = m_recv->take(data, length)) {
+        co_await SpendBudget{};
+        co_return n;
+      }
+    }
+    RecvStream* stream = multishot_stream(scope.ring(), scope.fd());
+    if (!stream) break;
+    if (stream->ended()) {
+      if (stream->error() != 0) throw IoError(stream->error(), "read");
+      co_return 0;
+    }
+    if (!stream->armed() && !stream->arm(scope.fd())) break;
+    auto arrival = stream->next();
+    co_await arrival;
+    check_open("read");  // closed meanwhile: the stream was detached
+  }
   for (;;) {
     auto call = scope.call([&](io_uring_sqe* sqe, int fd) { io_uring_prep_recv(sqe, fd, data, length, 0); });
     const int n = co_await call;

@@ -21,7 +21,10 @@
 // with the data; a write, accept or connect that cannot finish at once is submitted the
 // same way. No FdWatch is made for those operations. close() while some are in flight
 // shuts the socket down, which completes them, and the descriptor is closed when the
-// last one has ended (so its number cannot be reused under them).
+// last one has ended (so its number cannot be reused under them). On a standalone Loop a
+// stream socket's receive is multishot (armed once, it completes for every arrival into
+// the ring's provided buffers, and reads copy from there): release() drops what it had
+// received and not yet read.
 //
 // Errors: IoError with errno and the operation's name ("read", "connect", ...). After
 // close(), a task still waiting is resumed and gets IoError(EBADF).
@@ -55,6 +58,7 @@ namespace gearbox::detail {
 
 class FdWatch;
 class Ring;
+class RecvStream;
 
 class AsyncFd {
 public:
@@ -125,6 +129,9 @@ private:
   // The ring this stream socket's operations complete on, here and now, or null.
   Ring* socket_ring() const noexcept;
   Task<std::size_t> ring_read(void* data, std::size_t size);
+  // The socket's multishot receive on `ring` (made at the first read), or null where reads
+  // stay single-shot (a Runtime's worker; no provided buffers; not a stream socket).
+  RecvStream* multishot_stream(Ring& ring, int fd);
   Task<void> ring_connect(const sockaddr* address, socklen_t size);
   Task<std::size_t> ring_write_some(const void* data, std::size_t size);
   Task<void> ring_write_all_vectored(std::span<const std::string_view> pieces);
@@ -163,6 +170,10 @@ private:
   // two workers make one watch.
   std::atomic<FdWatch*> m_watch{nullptr};
   WaitLock m_attach_lock;
+  // The multishot receive of a stream socket read by completion on a standalone Loop (see
+  // src/net/recv_stream.hpp); that loop's thread only. Detached by release() and close().
+  RecvStream* m_recv = nullptr;
+  bool m_single_shot = false;  // no multishot receive for this socket (a datagram socket...)
 };
 
 }  // namespace gearbox::detail
