@@ -20,6 +20,7 @@
 #include <gearbox/time.hpp>
 
 #include "net/accept_policy.hpp"
+#include "net/accept_stream.hpp"
 #include "net/async_fd_use.hpp"
 #include "net/piece_cursor.hpp"
 #include "net/recv_stream.hpp"
@@ -89,6 +90,7 @@ AsyncFd::AsyncFd(int fd) noexcept : m_fd(fd) {}
 AsyncFd::AsyncFd(AsyncFd&& other) noexcept
     : m_fd(other.m_fd.exchange(-1, std::memory_order_relaxed)), m_is_socket(other.m_is_socket),
       m_watch(other.m_watch.exchange(nullptr, std::memory_order_acq_rel)), m_recv(std::exchange(other.m_recv, nullptr)),
+      m_accept(std::exchange(other.m_accept, nullptr)),
       m_single_shot(other.m_single_shot) {}
 
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
@@ -99,6 +101,7 @@ AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
     m_is_socket = other.m_is_socket;
     m_watch.store(other.m_watch.exchange(nullptr, std::memory_order_acq_rel), std::memory_order_release);
     m_recv = std::exchange(other.m_recv, nullptr);
+    m_accept = std::exchange(other.m_accept, nullptr);
     m_single_shot = other.m_single_shot;
   }
   return *this;
@@ -121,6 +124,7 @@ int AsyncFd::release() noexcept {
   const int fd = m_fd.exchange(-1, std::memory_order_seq_cst);
   // Before the descriptor is closed: the receive holds the socket open until it is cancelled.
   if (m_recv) std::exchange(m_recv, nullptr)->detach();
+  if (m_accept) std::exchange(m_accept, nullptr)->detach();
   if (FdWatch* watch = m_watch.load(std::memory_order_acquire)) {
     watch->unregister();     // before the descriptor is closed (or reused)
     watch->wake_waiters();   // they resume later and throw EBADF

@@ -20,6 +20,7 @@
 #include "loop/ring.hpp"
 #include "loop/ring_call.hpp"
 #include "net/accept_policy.hpp"
+#include "net/accept_stream.hpp"
 #include "net/async_fd_use.hpp"
 #include "net/piece_cursor.hpp"
 #include "net/recv_stream.hpp"
@@ -258,25 +259,54 @@ Task<void> AsyncFd::ring_write_all_vectored(std::span<const std::string_view> pi
   }
 }
 
+AcceptStream* AsyncFd::multishot_accept(Ring& ring) {
+  Loop& loop = Loop::current_or_throw();
+  if (LoopAccess::runtime(loop)) return nullptr;
+  if (!m_accept) return m_accept = AcceptStream::make(loop, ring);
+  if (m_accept->loop() == &loop) return m_accept;
+  if (m_accept->loop()) throw std::logic_error("gearbox: accept: the descriptor belongs to another loop");
+  m_accept->rebind(loop, ring);  // its loop is gone (what it had accepted is kept)
+  return m_accept;
+}
+
 Task<int> AsyncFd::ring_accept(sockaddr_storage* peer, socklen_t* peer_size, std::uint64_t* backoffs) {
   RingScope scope{*this, k_read, "accept"};
   auto backoff = std::chrono::milliseconds{0};
   for (;;) {
-    // Tried at once: under load a connection is usually queued already.
-    socklen_t size = sizeof(sockaddr_storage);
-    int fd = ::accept4(scope.fd(), reinterpret_cast<sockaddr*>(peer), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    int error = fd >= 0 ? 0 : errno;
-    if (error == EAGAIN || error == EWOULDBLOCK) {
-      // Waits for a connection by a poll on the ring, then accepts it at once, rather than
-      // by IORING_OP_ACCEPT: a listener's waits are rare (connections last), and an accept
-      // in flight on a Unix listener is not ended by its shutdown, nor reliably cancelled,
-      // where a poll is (the shutdown reports a hang-up).
-      co_await scope.poll(POLLIN);
-      check_open("accept");
-      continue;
+    int fd = -1;
+    int error = 0;
+    if (AcceptStream* stream = multishot_accept(scope.ring())) {
+      // By multishot accept: a connection it accepted, else the error that ended it, else
+      // (armed now if it was not) wait for what comes.
+      fd = stream->take();
+      if (fd < 0) error = stream->take_failure();
+      if (fd < 0 && error == 0) {
+        if (!stream->armed()) stream->arm(scope.fd());
+        auto arrival = stream->next();
+        co_await arrival;
+        check_open("accept");  // closed meanwhile: the stream was detached
+        continue;
+      }
+      if (fd >= 0 && peer) {
+        socklen_t size = sizeof(sockaddr_storage);
+        if (::getpeername(fd, reinterpret_cast<sockaddr*>(peer), &size) != 0) size = 0;  // reset meanwhile
+        if (peer_size) *peer_size = size;
+      }
+    } else {
+      // Tried at once: under load a connection is usually queued already.
+      socklen_t size = sizeof(sockaddr_storage);
+      fd = ::accept4(scope.fd(), reinterpret_cast<sockaddr*>(peer), &size, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      error = fd >= 0 ? 0 : errno;
+      if (error == EAGAIN || error == EWOULDBLOCK) {
+        // Waits for a connection by a poll on the ring, then accepts it at once, rather than
+        // by IORING_OP_ACCEPT: a worker's ring is its own, and a listener is shared by all.
+        co_await scope.poll(POLLIN);
+        check_open("accept");
+        continue;
+      }
+      if (fd >= 0 && peer_size) *peer_size = size;
     }
     if (fd >= 0) {
-      if (peer_size) *peer_size = size;
       co_await SpendBudget{};
       co_return fd;
     }

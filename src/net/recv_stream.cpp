@@ -5,8 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <gearbox/error.hpp>
+#include <new>
 
 #include "loop/provided_buffers.hpp"
 
@@ -23,20 +22,13 @@ RecvStream* RecvStream::make(Loop& loop, Ring& ring, int fd) noexcept {
 }
 
 RecvStream::RecvStream(Loop& loop, Ring& ring, ProvidedBuffers& buffers) noexcept
-    : RingOp(&RecvStream::on_complete), RingResident(&RecvStream::on_ring_exit), m_loop(&loop), m_ring(&ring),
-      m_buffers(&buffers) {
-  ring.adopt(this);
-}
-
-RecvStream::~RecvStream() { RingResident::unlink(); }
+    : Multishot(loop, ring), m_buffers(&buffers) {}
 
 bool RecvStream::rebind(Loop& loop, Ring& ring) noexcept {
   ProvidedBuffers* buffers = ring.provided_buffers();
   if (!buffers) return false;
-  m_loop = &loop;
-  m_ring = &ring;
   m_buffers = buffers;
-  ring.adopt(this);
+  rebind_to(loop, ring);
   return true;
 }
 
@@ -71,139 +63,57 @@ bool RecvStream::arm(int fd) {
     m_starved = false;
     return false;
   }
-  io_uring_sqe* sqe = m_ring->prepare(this);
+  io_uring_sqe* sqe = prepare_arm();
   io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = ProvidedBuffers::k_group;
-  m_armed = true;
   return true;
 }
 
-void RecvStream::on_complete(RingOp* op, int result, std::uint32_t flags) noexcept {
-  auto* self = static_cast<RecvStream*>(op);
+void RecvStream::on_result(int result, std::uint32_t flags) noexcept {
   if (result > 0 && (flags & IORING_CQE_F_BUFFER)) {
     const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-    self->m_buffers->note_taken();
-    if (self->m_attached)
-      self->m_queue.push_back({id, static_cast<std::uint32_t>(result), 0});
-    else
-      self->m_buffers->give_back(id);
-  } else if (result == 0) {
-    self->m_ended = true;  // the end of the stream
-  } else if (result == -ENOBUFS) {
-    self->m_starved = true;
-    self->m_buffers->note_ran_out();
-  } else if (result < 0 && result != -ECANCELED) {  // ECANCELED: its disarm, or the close
-    self->m_ended = true;
-    self->m_error = -result;
-  }
-  if (!(flags & IORING_CQE_F_MORE)) {
-    self->m_armed = false;
-    self->m_disarming = false;
-    if (!self->m_attached) {
-      delete self;
+    m_buffers->note_taken();
+    if (!attached()) {
+      m_buffers->give_back(id);
       return;
     }
-  } else if (self->m_attached && self->m_queue.size() >= k_max_queued && !self->m_disarming) {
-    self->m_disarming = true;
-    self->m_ring->cancel(self);
+    m_queue.push_back({id, static_cast<std::uint32_t>(result), 0});
+    if (m_queue.size() >= k_max_queued) disarm();
+  } else if (result == 0) {
+    end(0);  // the end of the stream
+  } else if (result == -ENOBUFS) {
+    m_starved = true;
+    m_buffers->note_ran_out();
+  } else if (result < 0 && result != -ECANCELED) {  // ECANCELED: its disarm, or the close
+    end(-result);
   }
-  self->wake_reader();
 }
 
-void RecvStream::on_ring_exit(RingResident* resident) noexcept {
-  auto* self = static_cast<RecvStream*>(resident);
-  if (!self->m_attached) {
-    delete self;
-    return;
-  }
-  // Kept for a later loop: what was received and not read is the socket's, not the ring's.
-  std::string kept = self->m_leftover.substr(self->m_leftover_at);
-  try {
-    for (const Chunk& chunk : self->m_queue) {
-      const auto bytes = self->m_buffers->data(chunk.id, chunk.size).subspan(chunk.offset);
-      kept.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    }
-  } catch (const std::bad_alloc&) {
-    self->m_ended = true;  // what could not be kept is lost: the stream ends in an error
-    self->m_error = ENOMEM;
-  }
-  self->m_leftover = std::move(kept);
-  self->m_leftover_at = 0;
-  self->m_queue.clear();
-  self->m_loop = nullptr;
-  self->m_ring = nullptr;
-  self->m_buffers = nullptr;
-  self->m_armed = self->m_disarming = self->m_starved = false;
-  self->RingResident::unlink();
-  if (self->m_reader) std::exchange(self->m_reader, nullptr)->m_stream = nullptr;
-}
-
-void RecvStream::give_back_all() noexcept {
+void RecvStream::drop_queued() noexcept {
   for (const Chunk& chunk : m_queue) m_buffers->give_back(chunk.id);
   m_queue.clear();
   m_leftover = {};
   m_leftover_at = 0;
 }
 
-void RecvStream::wake_reader() noexcept {
-  if (Next* reader = std::exchange(m_reader, nullptr)) reader->wake();
-}
-
-void RecvStream::detach() noexcept {
-  m_attached = false;
-  wake_reader();  // it finds the socket closed
-  if (!m_ring) {  // its ring is gone: it is no longer listed
-    delete this;
-    return;
-  }
-  give_back_all();
-  if (!m_armed) {
-    delete this;
-    return;
-  }
-  if (!m_disarming) {
-    m_disarming = true;
-    m_ring->cancel(this);
-  }
-  // Submitted and run now, not at the loop's next poll: the receive holds the socket
-  // (its file) open, and a close must close it even if the loop does not poll again. Its
-  // last completion frees the stream.
-  if (m_ring->may_submit_here()) {
-    try {
-      m_ring->submit_and_wait(0);
-    } catch (const IoError&) {
-      // The cancel waits in the queue for the loop's next poll.
+void RecvStream::keep_queued() noexcept {
+  // What was received and not read is the socket's, not the ring's: kept in memory.
+  try {
+    std::string kept = m_leftover.substr(m_leftover_at);
+    for (const Chunk& chunk : m_queue) {
+      const auto bytes = m_buffers->data(chunk.id, chunk.size).subspan(chunk.offset);
+      kept.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     }
+    m_leftover = std::move(kept);
+  } catch (const std::bad_alloc&) {
+    m_leftover = {};
+    end(ENOMEM);  // what could not be kept is lost: the stream ends in an error
   }
-}
-
-bool RecvStream::Next::await_suspend(std::coroutine_handle<> awaiter) {
-  m_core = &current_core_or_throw();
-  if (m_core->cancel_requested()) {
-    m_cancelled = true;
-    return false;
-  }
-  m_stream->m_reader = this;
-  m_core->suspend(awaiter, this, WaitOn::io);
-  return true;
-}
-
-void RecvStream::Next::await_resume() const {
-  if (m_cancelled) throw Cancelled{};
-}
-
-void RecvStream::Next::wake() noexcept {
-  m_stream = nullptr;  // it may be freed before this read resumes
-  m_core->wake();
-}
-
-void RecvStream::Next::on_cancel(CancelSlot* slot) noexcept {
-  auto* self = static_cast<Next*>(slot);
-  if (self->m_stream && self->m_stream->m_reader == self) self->m_stream->m_reader = nullptr;
-  self->m_stream = nullptr;
-  self->m_cancelled = true;  // the receive stays armed: what arrives waits for the next read
-  self->m_core->wake();
+  m_leftover_at = 0;
+  m_queue.clear();
+  m_buffers = nullptr;
+  m_starved = false;
 }
 
 }  // namespace gearbox::detail

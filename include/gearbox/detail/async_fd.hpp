@@ -23,8 +23,8 @@
 // shuts the socket down, which completes them, and the descriptor is closed when the
 // last one has ended (so its number cannot be reused under them). On a standalone Loop a
 // stream socket's receive is multishot (armed once, it completes for every arrival into
-// the ring's provided buffers, and reads copy from there): release() drops what it had
-// received and not yet read.
+// the ring's provided buffers, and reads copy from there), and so is a listener's accept:
+// release() drops what they had received or accepted and not yet handed out.
 //
 // Errors: IoError with errno and the operation's name ("read", "connect", ...). After
 // close(), a task still waiting is resumed and gets IoError(EBADF).
@@ -59,6 +59,7 @@ namespace gearbox::detail {
 class FdWatch;
 class Ring;
 class RecvStream;
+class AcceptStream;
 
 class AsyncFd {
 public:
@@ -132,6 +133,9 @@ private:
   // The socket's multishot receive on `ring` (made at the first read), or null where reads
   // stay single-shot (a Runtime's worker; no provided buffers; not a stream socket).
   RecvStream* multishot_stream(Ring& ring, int fd);
+  // The listener's multishot accept on `ring` (made at the first accept), or null (a
+  // Runtime's worker; no memory).
+  AcceptStream* multishot_accept(Ring& ring);
   Task<void> ring_connect(const sockaddr* address, socklen_t size);
   Task<std::size_t> ring_write_some(const void* data, std::size_t size);
   Task<void> ring_write_all_vectored(std::span<const std::string_view> pieces);
@@ -170,9 +174,11 @@ private:
   // two workers make one watch.
   std::atomic<FdWatch*> m_watch{nullptr};
   WaitLock m_attach_lock;
-  // The multishot receive of a stream socket read by completion on a standalone Loop (see
-  // src/net/recv_stream.hpp); that loop's thread only. Detached by release() and close().
+  // The multishot receive of a stream socket read by completion on a standalone Loop, and
+  // the multishot accept of a listener (src/net/recv_stream.hpp, accept_stream.hpp); that
+  // loop's thread only. Detached by release() and close().
   RecvStream* m_recv = nullptr;
+  AcceptStream* m_accept = nullptr;
   bool m_single_shot = false;  // no multishot receive for this socket (a datagram socket...)
 };
 

@@ -1,11 +1,17 @@
-// The multishot receive of stream sockets read by completion on a standalone Loop
+// The multishot operations of sockets by completion on a standalone Loop. The receive
 // (src/net/recv_stream.hpp): reads after the first submit nothing, a reader slower than its
 // peer holds a bounded number of the ring's buffers, a pool that runs out falls back to
 // plain receives and loses nothing, a cancelled read loses nothing, close() gives the
-// buffers back, and what was received but not read outlives the loop it came on.
+// buffers back, and what was received but not read outlives the loop it came on. The
+// accept (src/net/accept_stream.hpp): connections it accepted before anyone asked are
+// handed out in order, a listener closed with some not taken closes them, and a Unix
+// listener's close ends a waiting accept.
+#include <gearbox/net/tcp.hpp>
 #include <gearbox/net/unix.hpp>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -37,7 +43,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class MultishotRecv : public testing::Test {
+class Multishot : public testing::Test {
 protected:
   void SetUp() override {
     if (!gb::io_uring_support().socket_completion) GTEST_SKIP() << "no io_uring with cancellation by descriptor here";
@@ -82,7 +88,7 @@ gb::Task<std::string> read_exactly(net::UnixStream& stream, std::size_t size) {
   co_return text;
 }
 
-TEST_F(MultishotRecv, reads_after_the_first_submit_nothing_while_data_keeps_coming) {
+TEST_F(Multishot, reads_after_the_first_submit_nothing_while_data_keeps_coming) {
   const auto [submitted, exchanges] = run([]() -> gb::Task<std::pair<std::uint64_t, int>> {
     auto [a, b] = net::UnixStream::pair();
     char buffer[8];
@@ -100,7 +106,7 @@ TEST_F(MultishotRecv, reads_after_the_first_submit_nothing_while_data_keeps_comi
   EXPECT_LT(submitted, 10u) << "a plain receive submits once per read: 200";
 }
 
-TEST_F(MultishotRecv, a_reader_slower_than_its_peer_holds_a_bounded_number_of_buffers_and_gets_every_byte) {
+TEST_F(Multishot, a_reader_slower_than_its_peer_holds_a_bounded_number_of_buffers_and_gets_every_byte) {
   constexpr std::size_t k_size = 1 << 20;  // 256 of the ring's buffers, were they all taken
   const std::string sent = pattern(k_size, 1);
   const auto [held_while_idle, got, held_after] = run([&]() -> gb::Task<std::tuple<unsigned, std::string, unsigned>> {
@@ -125,7 +131,7 @@ TEST_F(MultishotRecv, a_reader_slower_than_its_peer_holds_a_bounded_number_of_bu
   EXPECT_EQ(held_after, 0u) << "a buffer was not given back";
 }
 
-TEST_F(MultishotRecv, a_pool_that_runs_out_falls_back_to_plain_receives_and_loses_nothing) {
+TEST_F(Multishot, a_pool_that_runs_out_falls_back_to_plain_receives_and_loses_nothing) {
   // Each socket may hold k_max_queued buffers: more sockets than the pool has room for.
   constexpr unsigned k_sockets = ProvidedBuffers::k_count / RecvStream::k_max_queued + 30;
   constexpr std::size_t k_size = 100'000;
@@ -157,7 +163,7 @@ TEST_F(MultishotRecv, a_pool_that_runs_out_falls_back_to_plain_receives_and_lose
   EXPECT_EQ(gearbox_test::open_descriptors(), before);
 }
 
-TEST_F(MultishotRecv, reads_cancelled_while_armed_lose_nothing_that_arrives_after_and_leave_it_armed) {
+TEST_F(Multishot, reads_cancelled_while_armed_lose_nothing_that_arrives_after_and_leave_it_armed) {
   const auto [got, submitted] = run([]() -> gb::Task<std::pair<std::string, std::uint64_t>> {
     auto [a, b] = net::UnixStream::pair();
     char buffer[4];
@@ -181,7 +187,7 @@ TEST_F(MultishotRecv, reads_cancelled_while_armed_lose_nothing_that_arrives_afte
   EXPECT_EQ(submitted, 0u);
 }
 
-TEST_F(MultishotRecv, close_gives_back_the_buffers_of_what_was_not_read_and_the_descriptor) {
+TEST_F(Multishot, close_gives_back_the_buffers_of_what_was_not_read_and_the_descriptor) {
   const std::size_t before = gearbox_test::open_descriptors();
   const auto [held_before_close, held_after] = run([]() -> gb::Task<std::pair<unsigned, unsigned>> {
     auto [a, b] = net::UnixStream::pair();
@@ -201,7 +207,7 @@ TEST_F(MultishotRecv, close_gives_back_the_buffers_of_what_was_not_read_and_the_
   EXPECT_EQ(gearbox_test::open_descriptors(), before);
 }
 
-TEST_F(MultishotRecv, the_peer_sees_the_close_at_once_even_if_the_loop_never_polls_again) {
+TEST_F(Multishot, the_peer_sees_the_close_at_once_even_if_the_loop_never_polls_again) {
   auto [a, b] = net::UnixStream::pair();
   {
     gb::Loop loop{options()};
@@ -217,7 +223,7 @@ TEST_F(MultishotRecv, the_peer_sees_the_close_at_once_even_if_the_loop_never_pol
   }
 }
 
-TEST_F(MultishotRecv, what_was_received_and_not_read_outlives_its_loop) {
+TEST_F(Multishot, what_was_received_and_not_read_outlives_its_loop) {
   auto [a, b] = net::UnixStream::pair();
   {
     gb::Loop first{options()};
@@ -235,6 +241,75 @@ TEST_F(MultishotRecv, what_was_received_and_not_read_outlives_its_loop) {
     co_return co_await read_exactly(s, 7);
   }(a, b));
   EXPECT_EQ(rest, " world!");
+}
+
+// A blocking connect, outside the loop: on loopback it returns once the handshake is done
+// and the connection waits in the listener's backlog.
+int connect_blocking(const net::SocketAddress& address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(address.port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0) << "errno " << errno;
+  return fd;
+}
+
+TEST_F(Multishot, an_accept_takes_what_came_before_it_was_asked_in_order_and_a_close_closes_what_was_not_taken) {
+  constexpr int k_clients = 6;
+  const std::size_t before = gearbox_test::open_descriptors();
+  const auto [queued, ports_in_order, left] = run([]() -> gb::Task<std::tuple<long, bool, long>> {
+    auto listener = net::TcpListener::bind(net::SocketAddress::loopback(0));
+    std::vector<int> clients;
+    clients.push_back(connect_blocking(listener.local_address()));
+    auto first = co_await listener.accept();  // arms the accept
+    for (int i = 1; i < k_clients; ++i) clients.push_back(connect_blocking(listener.local_address()));
+    const auto baseline = static_cast<long>(gearbox_test::open_descriptors());
+    co_await gb::sleep_for(5ms);  // the armed accept takes them: they are descriptors now
+    const long queued = static_cast<long>(gearbox_test::open_descriptors()) - baseline;
+    // Handed out in the order they connected: each accepted socket's peer is the client
+    // made at that place.
+    bool in_order = true;
+    for (int i = 1; i < 3; ++i) {
+      auto stream = co_await listener.accept();
+      sockaddr_in local{};
+      socklen_t size = sizeof local;
+      ::getsockname(clients[static_cast<std::size_t>(i)], reinterpret_cast<sockaddr*>(&local), &size);
+      in_order = in_order && stream.peer_address().port() == ntohs(local.sin_port);
+    }
+    listener.close();  // 3 accepted and not taken: closed with it
+    co_await gb::sleep_for(1ms);
+    const long left = static_cast<long>(gearbox_test::open_descriptors()) - baseline;
+    for (const int fd : clients) ::close(fd);
+    co_return std::tuple{queued, in_order, left};
+  }());
+  EXPECT_EQ(queued, k_clients - 1) << "the connections were not accepted ahead";
+  EXPECT_TRUE(ports_in_order);
+  // From the baseline: the 5 accepted ahead, less the 2 taken (their streams closed them),
+  // the 3 not taken and the listener (closed with it).
+  EXPECT_EQ(left, (k_clients - 1) - 2 - 3 - 1);
+  EXPECT_EQ(gearbox_test::open_descriptors(), before);
+}
+
+TEST_F(Multishot, closing_a_unix_listener_ends_a_waiting_accept_with_EBADF_and_closes_it) {
+  const std::size_t before = gearbox_test::open_descriptors();
+  const int error = run([]() -> gb::Task<int> {
+    auto listener = net::UnixListener::bind("@gearbox-multishot-" + std::to_string(::getpid()));
+    auto accepting = gb::spawn([](net::UnixListener& l) -> gb::Task<int> {
+      try {
+        (void)co_await l.accept();
+      } catch (const gb::IoError& e) {
+        co_return e.error_number();
+      }
+      co_return 0;
+    }(listener));
+    co_await gb::sleep_for(2ms);  // it waits in the kernel now
+    listener.close();
+    co_return co_await std::move(accepting);
+  }());
+  EXPECT_EQ(error, EBADF);
+  EXPECT_EQ(gearbox_test::open_descriptors(), before) << "the listener stayed open";
 }
 
 }  // namespace
