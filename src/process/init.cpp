@@ -222,8 +222,24 @@ private:
 
 }  // namespace
 
+namespace detail::cluster {
+// A rank > 0 of an MPI job becomes a node agent and returns its exit code. Defined by
+// gearbox::cluster (src/cluster/cluster.cpp), which a program links when it makes a
+// Cluster; weak, so that a program without it (or without MPI) runs as always.
+[[gnu::weak]] int run_cluster_agent(int argc, char** argv);
+
+// Declared in src/cluster/protocol.hpp; here, so that init() needs no MPI.
+int rank_from_environment() noexcept {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK"})
+    if (const char* value = std::getenv(name)) return static_cast<int>(std::strtol(value, nullptr, 10));
+  return -1;
+}
+}  // namespace detail::cluster
+
 void init(int argc, char** argv) {
   if (argc >= 2 && argv && argv[1] && std::strcmp(argv[1], detail::k_worker_flag) == 0) become_worker(argc, argv);
+  if (detail::cluster::run_cluster_agent != nullptr && detail::cluster::rank_from_environment() > 0)
+    std::exit(detail::cluster::run_cluster_agent(argc, argv));
   g_initialized.store(true);
 }
 

@@ -56,6 +56,15 @@ const RemoteEntry* find_remote(std::string_view name, std::string* why) {
   return nullptr;
 }
 
+std::vector<std::string> registered_names() {
+  Registry& r = registry();
+  std::lock_guard lock{r.mutex};
+  std::vector<std::string> names;
+  names.reserve(r.by_name.size());
+  for (const auto& entry : r.by_name) names.push_back(entry.first);  // a std::map: sorted
+  return names;
+}
+
 std::string_view qualified_name_from(std::string_view pretty_function) noexcept {
   // g++: "... qualified_name() [with auto Fn = ns::fn; ...]"; clang: "... [Fn = &ns::fn]".
   constexpr std::string_view marker = "Fn = ";

@@ -68,6 +68,9 @@ void register_remote_entry(std::string name, RemoteEntry entry);
 const RemoteEntry* find_remote(std::string_view name, std::string* why = nullptr);
 // The name `function` was registered under, or empty.
 std::string registered_name(AnyFunction function);
+// Every registered name, sorted (what a copy of the program on another machine must also
+// have: the cluster's check that every node runs the same build).
+std::vector<std::string> registered_names();
 
 // The fully qualified name of the function Fn, as the compiler spells it.
 std::string_view qualified_name_from(std::string_view pretty_function) noexcept;
