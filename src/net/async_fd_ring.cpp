@@ -152,6 +152,8 @@ void AsyncFd::cancel_ring_operations(int fd) noexcept {
 
 RecvStream* AsyncFd::multishot_stream(Ring& ring, int fd) {
   Loop& loop = Loop::current_or_throw();
+  if (m_recv && m_recv->loop() && m_recv->loop() != &loop)
+    throw std::logic_error("gearbox: read: the descriptor belongs to another loop");
   if (LoopAccess::runtime(loop)) return nullptr;
   if (!m_recv) {
     if (m_single_shot) return nullptr;
@@ -160,7 +162,6 @@ RecvStream* AsyncFd::multishot_stream(Ring& ring, int fd) {
     return m_recv;
   }
   if (m_recv->loop() == &loop) return m_recv;
-  if (m_recv->loop()) throw std::logic_error("gearbox: read: the descriptor belongs to another loop");
   // Its loop is gone (what it had received is kept): it moves to this one.
   return m_recv->rebind(loop, ring) ? m_recv : nullptr;
 }
@@ -172,13 +173,14 @@ Task<std::size_t> AsyncFd::ring_read(void* data, std::size_t size) {
   // is armed (if it is not) and the read waits for what comes. Without buffers for it (the
   // pool ran out), one plain receive below.
   while (length > 0) {
+    RecvStream* stream = multishot_stream(scope.ring(), scope.fd());
+    // What was received comes first: the stream's, or what a loop that is gone had received.
     if (m_recv) {
       if (const std::size_t n = m_recv->take(data, length)) {
         co_await SpendBudget{};
         co_return n;
       }
     }
-    RecvStream* stream = multishot_stream(scope.ring(), scope.fd());
     if (!stream) break;
     if (stream->ended()) {
       if (stream->error() != 0) throw IoError(stream->error(), "read");
@@ -261,10 +263,11 @@ Task<void> AsyncFd::ring_write_all_vectored(std::span<const std::string_view> pi
 
 AcceptStream* AsyncFd::multishot_accept(Ring& ring) {
   Loop& loop = Loop::current_or_throw();
+  if (m_accept && m_accept->loop() && m_accept->loop() != &loop)
+    throw std::logic_error("gearbox: accept: the descriptor belongs to another loop");
   if (LoopAccess::runtime(loop)) return nullptr;
   if (!m_accept) return m_accept = AcceptStream::make(loop, ring);
   if (m_accept->loop() == &loop) return m_accept;
-  if (m_accept->loop()) throw std::logic_error("gearbox: accept: the descriptor belongs to another loop");
   m_accept->rebind(loop, ring);  // its loop is gone (what it had accepted is kept)
   return m_accept;
 }
@@ -275,10 +278,13 @@ Task<int> AsyncFd::ring_accept(sockaddr_storage* peer, socklen_t* peer_size, std
   for (;;) {
     int fd = -1;
     int error = 0;
-    if (AcceptStream* stream = multishot_accept(scope.ring())) {
+    AcceptStream* stream = multishot_accept(scope.ring());
+    // A connection accepted ahead comes first: the stream's, or one that a loop that is
+    // gone had accepted.
+    if (m_accept) fd = m_accept->take();
+    if (stream || fd >= 0) {
       // By multishot accept: a connection it accepted, else the error that ended it, else
       // (armed now if it was not) wait for what comes.
-      fd = stream->take();
       if (fd < 0) error = stream->take_failure();
       if (fd < 0 && error == 0) {
         if (!stream->armed()) stream->arm(scope.fd());

@@ -15,6 +15,8 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <memory>
+#include <stdexcept>
 #include <tuple>
 #include <string>
 #include <vector>
@@ -256,6 +258,14 @@ int connect_blocking(const net::SocketAddress& address) {
   return fd;
 }
 
+// The port a connected client socket was given.
+std::uint16_t local_port(int fd) {
+  sockaddr_in local{};
+  socklen_t size = sizeof local;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &size);
+  return ntohs(local.sin_port);
+}
+
 TEST_F(Multishot, an_accept_takes_what_came_before_it_was_asked_in_order_and_a_close_closes_what_was_not_taken) {
   constexpr int k_clients = 6;
   const std::size_t before = gearbox_test::open_descriptors();
@@ -273,10 +283,7 @@ TEST_F(Multishot, an_accept_takes_what_came_before_it_was_asked_in_order_and_a_c
     bool in_order = true;
     for (int i = 1; i < 3; ++i) {
       auto stream = co_await listener.accept();
-      sockaddr_in local{};
-      socklen_t size = sizeof local;
-      ::getsockname(clients[static_cast<std::size_t>(i)], reinterpret_cast<sockaddr*>(&local), &size);
-      in_order = in_order && stream.peer_address().port() == ntohs(local.sin_port);
+      in_order = in_order && stream.peer_address().port() == local_port(clients[static_cast<std::size_t>(i)]);
     }
     listener.close();  // 3 accepted and not taken: closed with it
     co_await gb::sleep_for(1ms);
@@ -310,6 +317,54 @@ TEST_F(Multishot, closing_a_unix_listener_ends_a_waiting_accept_with_EBADF_and_c
   }());
   EXPECT_EQ(error, EBADF);
   EXPECT_EQ(gearbox_test::open_descriptors(), before) << "the listener stayed open";
+}
+
+TEST_F(Multishot, a_socket_read_on_a_live_loop_is_refused_on_another_and_keeps_its_bytes) {
+  auto [a, b] = net::UnixStream::pair();
+  gb::Loop first{options()};
+  first.run([](net::UnixStream& s, net::UnixStream& peer) -> gb::Task<void> {
+    char c;
+    co_await peer.write_all("xy");
+    (void)co_await s.read(std::span<char>(&c, 1));  // "x"; the receive stays armed on this loop
+  }(a, b));
+  gb::Loop second{options()};
+  const bool refused = second.run([](net::UnixStream& s) -> gb::Task<bool> {
+    char c;
+    try {
+      (void)co_await s.read(std::span<char>(&c, 1));
+    } catch (const std::logic_error&) {
+      co_return true;
+    }
+    co_return false;
+  }(a));
+  EXPECT_TRUE(refused) << "a second live loop read a socket whose receive is armed on the first";
+  const std::string rest = first.run(read_exactly(a, 1));
+  EXPECT_EQ(rest, "y");
+}
+
+TEST_F(Multishot, connections_accepted_ahead_outlive_their_loop_and_are_handed_out_by_the_next) {
+  auto listener = std::make_unique<net::TcpListener>(net::TcpListener::bind(net::SocketAddress::loopback(0)));
+  std::vector<int> clients;
+  {
+    gb::Loop first{options()};
+    first.run([](net::TcpListener& l, std::vector<int>& clients) -> gb::Task<void> {
+      clients.push_back(connect_blocking(l.local_address()));
+      (void)co_await l.accept();  // arms the accept
+      for (int i = 0; i < 3; ++i) clients.push_back(connect_blocking(l.local_address()));
+      co_await gb::sleep_for(5ms);  // accepted ahead: queued in the listener
+    }(*listener, clients));
+  }
+  gb::Loop second{options()};
+  const int ports_matched = second.run([](net::TcpListener& l, const std::vector<int>& clients) -> gb::Task<int> {
+    int matched = 0;
+    for (std::size_t i = 1; i < clients.size(); ++i) {
+      auto stream = co_await l.accept();
+      matched += stream.peer_address().port() == local_port(clients[i]);
+    }
+    co_return matched;
+  }(*listener, clients));
+  EXPECT_EQ(ports_matched, 3);
+  for (const int fd : clients) ::close(fd);
 }
 
 }  // namespace
